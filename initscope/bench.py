@@ -1,0 +1,108 @@
+"""Times the core against the matmul floor of the same work, measured in the same run.
+
+The floor is the 3L - 1 matrix products a forward and backward pass cannot avoid
+(forward, weight gradient, input gradient except below the first layer), in the
+config's dtype, into preallocated outputs. Every case is timed round-robin so the
+machine's load affects all of them alike; the figure that matters is the ratio.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from initscope.sim.config import Config
+from initscope.sim.memory import check_budget
+from initscope.sim.network import Simulator
+
+
+@dataclass
+class BenchRow:
+    name: str
+    what: str
+    seconds: float
+    floor: float
+
+    @property
+    def ratio(self) -> float:
+        return self.seconds / self.floor
+
+
+class MatmulFloor:
+    """Only the unavoidable products of one forward-backward pass."""
+
+    def __init__(self, cfg: Config) -> None:
+        dt = np.dtype(cfg.dtype)
+        rng = np.random.default_rng(cfg.seed)
+        fans = cfg.fans()
+        self.x = rng.standard_normal((cfg.batch, cfg.inputs), dtype=dt.type)
+        self.w = [(rng.standard_normal((fi, fo), dtype=dt.type) / np.sqrt(fi)).astype(dt)
+                  for fi, fo in fans]
+        self.h = [np.empty((cfg.batch, fo), dt) for _, fo in fans]
+        self.g = [np.empty((cfg.batch, fi), dt) for fi, _ in fans]
+        self.dw = [np.empty((fi, fo), dt) for fi, fo in fans]
+        self.top = rng.standard_normal((cfg.batch, fans[-1][1]), dtype=dt.type)
+
+    def __call__(self) -> None:
+        h = self.x
+        for w, out in zip(self.w, self.h):
+            np.matmul(h, w, out=out)
+            h = out
+        g = self.top
+        for i in range(len(self.w) - 1, -1, -1):
+            below = self.x if i == 0 else self.h[i - 1]
+            np.matmul(below.T, g, out=self.dw[i])
+            if i:
+                np.matmul(g, self.w[i].T, out=self.g[i])
+                g = self.g[i]
+
+
+def _time_round_robin(cases: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
+    times: dict[str, list[float]] = {k: [] for k in cases}
+    for _ in range(repeats):
+        for name, fn in cases.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def run_bench(cfg: Config, repeats: int = 5) -> list[BenchRow]:
+    """Median seconds of: the floor; a recompute after a scheme/activation/bias change
+    (draws cached); a recompute with a new seed (fresh draws)."""
+    check_budget(cfg)
+    floor = MatmulFloor(cfg)
+    sim = Simulator()
+    sim.run(cfg)
+    flip = {"n": 0}
+
+    def changed_setting() -> None:
+        # alternate the gain: a new config every time, same draws
+        flip["n"] += 1
+        sim.run(cfg.replace(gain=cfg.gain * (1.0 + 1e-3 * (flip["n"] % 2))))
+
+    def new_seed() -> None:
+        flip["n"] += 1
+        sim.run(cfg.replace(seed=cfg.seed + 1 + flip["n"]))
+
+    floor()
+    med = _time_round_robin(
+        {"floor": floor, "changed setting": changed_setting, "new seed": new_seed}, repeats
+    )
+    what = {
+        "floor": "the 3L-1 matmuls alone",
+        "changed setting": "scheme, gain, activation or bias changed: draws reused",
+        "new seed": "new seed: every draw made afresh",
+    }
+    return [BenchRow(k, what[k], v, med["floor"]) for k, v in med.items()]
+
+
+def format_bench(rows: list[BenchRow]) -> str:
+    lines = [f"{'case':<16} {'median ms':>10} {'x floor':>8}  what"]
+    for r in rows:
+        lines.append(f"{r.name:<16} {1000 * r.seconds:>10.1f} {r.ratio:>8.2f}  {r.what}")
+    return "\n".join(lines)

@@ -1,0 +1,175 @@
+"""Command line: `initscope` opens the app; `report`, `schemes`, `activations`, `bench`
+work headless. Every config field is an option of the same name on every command
+that runs a config (the list is derived from `Config`), and the app is imported only
+when it is opened, so headless commands never load Textual.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import sys
+from typing import Annotated, Any, Callable, Optional
+
+import click
+import typer
+
+from initscope.sim.config import Config, ConfigError, option_name, parse_width, validate
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=False,
+    invoke_without_command=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    help="See what weight initialization does to a neural network.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+FORMATS = ("table", "json", "csv")
+
+
+class UsageProblem(Exception):
+    """A bad value: printed as one line, exit code 2."""
+
+
+def _config_parameters() -> list[inspect.Parameter]:
+    """One keyword parameter per config field, annotated as a typer option."""
+    params = []
+    for f in dataclasses.fields(Config):
+        kind = str if f.name == "width" else f.type
+        kind = {"int": int, "float": float, "str": str}.get(kind, kind)
+        extra = {}
+        if f.metadata.get("choices"):
+            extra["click_type"] = click.Choice(f.metadata["choices"])
+        opt = typer.Option(option_name(f), help=f.metadata["help"], show_default=False, **extra)
+        params.append(inspect.Parameter(
+            f.name, inspect.Parameter.KEYWORD_ONLY, default=None,
+            annotation=Annotated[Optional[kind], opt],
+        ))
+    return params
+
+
+def config_from_options(values: dict[str, Any], base: Config | None = None) -> Config:
+    """A validated Config from option values; None means the default."""
+    changes = {k: v for k, v in values.items() if v is not None}
+    if "width" in changes:
+        changes["width"] = parse_width(changes["width"])
+    cfg = (base or Config()).replace(**changes)
+    return validate(cfg)
+
+
+def with_config(func: Callable) -> Callable:
+    """Give a command every config option; it receives them as one `config`."""
+    names = [f.name for f in dataclasses.fields(Config)]
+    sig = inspect.signature(func)
+    own = [p for p in sig.parameters.values() if p.name != "config"]
+
+    @functools.wraps(func)
+    def wrapper(**kwargs):
+        values = {n: kwargs.pop(n) for n in names}
+        try:
+            kwargs["config"] = config_from_options(values)
+        except ConfigError as e:
+            raise UsageProblem(str(e)) from None
+        return func(**kwargs)
+
+    wrapper.__signature__ = sig.replace(parameters=own + _config_parameters())
+    return wrapper
+
+
+@app.callback()
+@with_config
+def main_callback(
+    ctx: typer.Context,
+    theme: Annotated[Optional[str], typer.Option("--theme", help="theme name")] = None,
+    *,
+    config: Config,
+) -> None:
+    """With no command: open the app on the given config (the course demo by default)."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = config
+        return
+    from initscope.tui.app import InitScopeApp
+
+    InitScopeApp(config=config, theme_name=theme).run()
+
+
+def _run_or_fail(cfg: Config):
+    from initscope.sim import MemoryBudgetError, Simulator
+
+    try:
+        return Simulator().run(cfg)
+    except (ConfigError, MemoryBudgetError) as e:
+        raise UsageProblem(str(e)) from None
+
+
+@app.command()
+@with_config
+def report(
+    format: Annotated[str, typer.Option("--format", "-f", click_type=click.Choice(FORMATS),
+                                        help="table, json or csv")] = "table",
+    *,
+    config: Config,
+) -> None:
+    """Run one config and print every layer's statistics."""
+    from initscope.report import render_report
+
+    result = _run_or_fail(config)
+    typer.echo(render_report(result, format), nl=False)
+
+
+@app.command()
+def schemes() -> None:
+    """Every initialization scheme with its formula."""
+    from initscope.sim.schemes import SCHEMES
+
+    width = max(len(n) for n in SCHEMES)
+    for s in SCHEMES.values():
+        params = f"  [{', '.join('--' + p for p in s.params)}]" if s.params else ""
+        typer.echo(f"{s.name:<{width}}  {s.formula}{params}")
+    typer.echo("every scheme: --gain multiplies the weights")
+
+
+@app.command()
+def activations() -> None:
+    """Every activation with its formula and gain."""
+    from initscope.sim.theory import activation_table
+
+    rows = activation_table()
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        typer.echo(f"{r['name']:<{width}}  gain {r['gain']:.4f}  {r['formula']}")
+
+
+@app.command()
+@with_config
+def bench(
+    repeats: Annotated[int, typer.Option("--repeats", "-r", min=1, max=100,
+                                         help="timed runs per case")] = 5,
+    *,
+    config: Config,
+) -> None:
+    """Time the core against the matmul floor of the same work, in one run."""
+    from initscope.bench import format_bench, run_bench
+
+    try:
+        rows = run_bench(config, repeats)
+    except Exception as e:  # budget or config problems come back as one line
+        raise UsageProblem(str(e)) from None
+    typer.echo(format_bench(rows))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: usage problems print one line and exit with code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except UsageProblem as e:
+        typer.echo(f"initscope: {e}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as e:
+        typer.echo(f"initscope: {e.format_message()}", err=True)
+        sys.exit(2 if isinstance(e, click.UsageError) else e.exit_code)

@@ -1,0 +1,99 @@
+"""A run's per-layer numbers as a text table, JSON or CSV (the `report` command)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+from initscope.sim.network import QUANTITIES, RunResult
+
+# (column header, how to read it from a layer); shared by the table and the CSV
+COLUMNS = [
+    ("layer", lambda lay: lay.index),
+    ("fan_in", lambda lay: lay.fan_in),
+    ("fan_out", lambda lay: lay.fan_out),
+    ("weight_std", lambda lay: lay.weight_std),
+    ("weight_target_std", lambda lay: lay.weight_target_std),
+]
+for _q in QUANTITIES:
+    for _stat in ("mean", "std", "min", "max"):
+        COLUMNS.append((f"{_q}_{_stat}",
+                        lambda lay, q=_q, s=_stat: getattr(getattr(lay, q), s, None)
+                        if getattr(lay, q) is not None else None))
+    COLUMNS.append((f"{_q}_std_theory",
+                    lambda lay, q=_q: getattr(lay.theory, f"{q}_std") if lay.theory else None))
+COLUMNS += [
+    ("dead_fraction", lambda lay: lay.dead_fraction),
+    ("saturated_fraction", lambda lay: lay.saturated_fraction),
+]
+
+# the table shows the columns a person reads first
+TABLE = [
+    ("layer", "layer"), ("act mean", "activation_mean"), ("act std", "activation_std"),
+    ("theory", "activation_std_theory"), ("pre std", "preactivation_std"),
+    ("grad std", "gradient_std"), ("theory", "gradient_std_theory"),
+    ("dW std", "weight_gradient_std"), ("dead", "dead_fraction"),
+    ("sat", "saturated_fraction"),
+]
+
+
+def fmt(v) -> str:
+    """A number in at most 9 characters: 4 significant digits, '-' for missing."""
+    if v is None:
+        return "-"
+    if isinstance(v, int):
+        return str(v)
+    if not math.isfinite(v):
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    if v == 0:
+        return "0"
+    if 1e-3 <= abs(v) < 1e4:
+        return f"{v:.4g}"
+    return f"{v:.2e}"
+
+
+def fmt_percent(v) -> str:
+    return "-" if v is None else f"{100 * v:.0f}%"
+
+
+def rows(result: RunResult) -> list[dict]:
+    """One dict per layer, keyed by COLUMNS' names."""
+    return [{name: get(lay) for name, get in COLUMNS} for lay in result.layers]
+
+
+def render_table(result: RunResult) -> str:
+    data = rows(result)
+    header = [h for h, _ in TABLE]
+    body = []
+    for r in data:
+        body.append([
+            fmt_percent(r[key]) if key in ("dead_fraction", "saturated_fraction") else fmt(r[key])
+            for _, key in TABLE
+        ])
+    widths = [max(len(x) for x in col) for col in zip(header, *body)]
+    lines = ["  ".join(x.rjust(w) for x, w in zip(line, widths)) for line in [header] + body]
+    c = result.config
+    title = (f"{c.scheme} / {c.activation}, depth {c.depth}, width {','.join(map(str, c.width))}, "
+             f"batch {c.batch}, seed {c.seed}")
+    tail = [f"warning: {w}" for w in result.warnings]
+    return "\n".join([title] + lines + tail) + "\n"
+
+
+def render_json(result: RunResult) -> str:
+    return json.dumps(result.to_dict(), indent=1, allow_nan=False) + "\n"
+
+
+def render_csv(result: RunResult) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([name for name, _ in COLUMNS])
+    for r in rows(result):
+        writer.writerow(["" if v is None else repr(v) if isinstance(v, float) else v
+                         for v in r.values()])
+    return out.getvalue()
+
+
+def render_report(result: RunResult, format: str) -> str:
+    return {"table": render_table, "json": render_json, "csv": render_csv}[format](result)

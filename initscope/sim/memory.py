@@ -1,0 +1,103 @@
+"""How much memory a run needs, and how much it may have, decided before allocating."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from initscope.sim.activations import ACTIVATIONS
+from initscope.sim.config import Config
+from initscope.sim.schemes import NORMAL, ONES, SCHEMES
+
+GIB = 1024 ** 3
+DEFAULT_CAP = 2 * GIB
+SAMPLE_CAP = 32768  # histogram sample per tensor: ample for <= 200 bins
+SAMPLE_BUDGET = 64 * 1024 ** 2  # all histogram samples of one run together
+
+
+class MemoryBudgetError(ValueError):
+    """A config whose estimate exceeds the budget; the message names the knobs."""
+
+
+def available_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo, or None where there is no such file."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def budget_bytes(cfg: Config) -> int:
+    """The configured limit, or the smaller of 2 GiB and half the available memory."""
+    if cfg.memory_limit > 0:
+        return int(cfg.memory_limit * GIB)
+    avail = available_bytes()
+    return DEFAULT_CAP if avail is None else min(DEFAULT_CAP, avail // 2)
+
+
+def sample_cap(cfg: Config) -> int:
+    """Histogram sample per tensor: at most SAMPLE_CAP, and all of them within budget."""
+    per = SAMPLE_BUDGET // (4 * cfg.depth * 8)
+    return max(1024, min(SAMPLE_CAP, per))
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Bytes a run holds at its peak, by purpose."""
+
+    draws: int
+    activations: int
+    scratch: int
+    samples: int
+
+    @property
+    def total(self) -> int:
+        return self.draws + self.activations + self.scratch + self.samples
+
+
+def estimate(cfg: Config) -> Estimate:
+    """Peak bytes of one run of `cfg`, counting cached draws, kept activations,
+    per-run scratch and histogram samples."""
+    item = np.dtype(cfg.dtype).itemsize
+    widths = cfg.widths()
+    fans = cfg.fans()
+    scheme = SCHEMES[cfg.scheme]
+    basis = {scheme.weight_spec(cfg, fi, fo).basis for fi, fo in fans[:1]}.pop()
+    weights = sum(fi * fo for fi, fo in fans)
+    copies = 0 if basis == ONES else 1 if basis == NORMAL else 2
+    extra_qr = max(fi * fo for fi, fo in fans) * 8 * 3 if basis == "orthogonal" else 0
+    draws = (weights * copies + cfg.batch * (cfg.inputs + widths[-1])
+             + 2 * sum(widths)) * item + extra_qr
+    if cfg.input_dist == "uniform":
+        draws += cfg.batch * cfg.inputs * item
+    act = ACTIVATIONS[cfg.activation]
+    per_layer = 2 if act.derivative_needs_input else 1
+    activations = per_layer * cfg.batch * sum(widths) * item
+    widest = max(widths + [cfg.inputs])
+    scratch = (4 * cfg.batch * widest + widest * widest) * item + 2 * 65536 * 8
+    samples = 4 * cfg.depth * sample_cap(cfg) * 8
+    return Estimate(draws, activations, scratch, samples)
+
+
+def format_bytes(n: float) -> str:
+    for unit, size in (("GiB", GIB), ("MiB", 1024 ** 2), ("KiB", 1024)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{int(n)} B"
+
+
+def check_budget(cfg: Config) -> Estimate:
+    """The estimate, or MemoryBudgetError when it is over the budget."""
+    est = estimate(cfg)
+    limit = budget_bytes(cfg)
+    if est.total > limit:
+        raise MemoryBudgetError(
+            f"config needs {format_bytes(est.total)} (limit {format_bytes(limit)}): "
+            "lower the width, depth or batch, or raise --memory-limit"
+        )
+    return est

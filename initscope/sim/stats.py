@@ -1,0 +1,152 @@
+"""Per-tensor summaries: exact mean, std, min and max, and a histogram sample.
+
+Mean and std are exact over the whole tensor: the tensor is read in chunks small
+enough to stay in cache, each chunk centred on the mean before it is squared (no
+cancellation when the mean dwarfs the spread), with float64 totals across chunks.
+The histogram is binned later from a bounded strided sample, so that all layers can
+share one x-range that is only known once every layer has run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+CHUNK = 1 << 16
+# above this magnitude float32 squares overflow: such tensors are summed in float64
+_SAFE_ABS32 = 1e17
+
+
+@dataclass
+class Summary:
+    """Statistics of one tensor. Non-finite tensors are summarized over their finite
+    entries; `finite_fraction` says how many there were."""
+
+    mean: float
+    std: float
+    min: float
+    max: float
+    size: int
+    finite_fraction: float = 1.0
+    sample: np.ndarray = field(default=None, repr=False)
+    counts: list[int] = field(default_factory=list)
+    edges: list[float] = field(default_factory=list)
+
+    @property
+    def finite(self) -> bool:
+        return self.finite_fraction == 1.0
+
+    def to_dict(self) -> dict:
+        return {
+            "mean": _json_float(self.mean),
+            "std": _json_float(self.std),
+            "min": _json_float(self.min),
+            "max": _json_float(self.max),
+            "finite_fraction": self.finite_fraction,
+            "histogram": {"counts": list(self.counts), "edges": [float(e) for e in self.edges]},
+        }
+
+
+def _json_float(v: float) -> float | None:
+    return float(v) if math.isfinite(v) else None
+
+
+def sample_stride(n: int, row: int, cap: int) -> int:
+    """A stride that keeps at most `cap` of `n` entries and is coprime with the row
+    length, so every column (unit) is visited."""
+    stride = max(1, -(-n // cap))
+    while stride > 1 and math.gcd(stride, row) != 1:
+        stride += 1
+    return stride
+
+
+class Summarizer:
+    """Summarizes tensors with preallocated scratch; one per run, not thread-shared."""
+
+    def __init__(self, dtype: np.dtype, sample_cap: int) -> None:
+        self.dtype = np.dtype(dtype)
+        self.sample_cap = sample_cap
+        self._scratch = np.empty(CHUNK, self.dtype)
+
+    def __call__(self, x: np.ndarray, band: tuple[float, float] | None = None
+                 ) -> tuple[Summary, int]:
+        """Summary of `x`, and how many entries lie outside the open `band` (0 if none)."""
+        flat = x.reshape(-1)
+        n = flat.size
+        lo = float(flat.min())
+        hi = float(flat.max())
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            return self._nonfinite(x, band)
+        if self.dtype == np.float32 and max(-lo, hi) > _SAFE_ABS32:
+            flat = flat.astype(np.float64)
+        total = float(np.add.reduce(flat, dtype=np.float64))
+        mean = total / n
+        mean_c = flat.dtype.type(mean)
+        sq = 0.0
+        shift = 0.0
+        outside = 0
+        scratch = self._scratch if flat.dtype == self.dtype else np.empty(CHUNK, flat.dtype)
+        for i in range(0, n, CHUNK):
+            c = flat[i:i + CHUNK]
+            buf = scratch[:c.size]
+            np.subtract(c, mean_c, out=buf)
+            shift += float(buf.sum())
+            sq += float(np.dot(buf, buf))
+            if band is not None:
+                outside += int(np.count_nonzero(c <= band[0])) + int(np.count_nonzero(c >= band[1]))
+        # mean_c is mean rounded to the dtype: correct the residual shift exactly
+        var = max(sq / n - (shift / n) ** 2, 0.0)
+        s = Summary(mean, math.sqrt(var), lo, hi, n, sample=self._sample(x))
+        return s, outside
+
+    def _sample(self, x: np.ndarray) -> np.ndarray:
+        flat = x.reshape(-1)
+        row = x.shape[-1] if x.ndim else 1
+        stride = sample_stride(flat.size, row, self.sample_cap)
+        return flat[::stride].copy()
+
+    def _nonfinite(self, x: np.ndarray, band) -> tuple[Summary, int]:
+        flat = x.reshape(-1)
+        ok = flat[np.isfinite(flat)].astype(np.float64)
+        frac = ok.size / flat.size
+        if ok.size == 0:
+            nan = float("nan")
+            return Summary(nan, nan, nan, nan, flat.size, 0.0, sample=ok), 0
+        outside = 0
+        if band is not None:
+            outside = int(np.count_nonzero((ok <= band[0]) | (ok >= band[1])))
+        s = Summary(float(ok.mean()), float(ok.std()), float(ok.min()), float(ok.max()),
+                    flat.size, frac, sample=ok[:: max(1, ok.size // self.sample_cap)].copy())
+        return s, outside
+
+
+def histogram(sample: np.ndarray, lo: float, hi: float, bins: int) -> tuple[list[int], list[float]]:
+    """Counts of `sample` in `bins` equal bins over [lo, hi]; an empty range is widened
+    to a unit interval around it so constant tensors still get a bar."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return [0] * bins, []
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, bins + 1)
+    # the sample holds finite values within [lo, hi]; float64 keeps huge ranges exact
+    pos = (np.asarray(sample, dtype=np.float64) - lo) * (bins / (hi - lo))
+    idx = pos.astype(np.int64)
+    np.minimum(idx, bins - 1, out=idx)
+    counts = np.bincount(idx, minlength=bins)
+    return counts.tolist(), edges.tolist()
+
+
+def fill_histograms(summaries: list[Summary | None], bins: int, shared: bool) -> None:
+    """Bin every summary's sample, over one x-range for all (shared) or each its own."""
+    present = [s for s in summaries if s is not None and s.sample is not None]
+    if not present:
+        return
+    finite_lo = [s.min for s in present if math.isfinite(s.min)]
+    finite_hi = [s.max for s in present if math.isfinite(s.max)]
+    glo = min(finite_lo) if finite_lo else float("nan")
+    ghi = max(finite_hi) if finite_hi else float("nan")
+    for s in present:
+        lo, hi = (glo, ghi) if shared else (s.min, s.max)
+        s.counts, s.edges = histogram(s.sample, lo, hi, bins)
