@@ -10,7 +10,8 @@ import dataclasses
 import functools
 import inspect
 import sys
-from typing import Annotated, Any, Callable, Optional
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import click
 import typer
@@ -46,7 +47,7 @@ def _config_parameters() -> list[inspect.Parameter]:
         opt = typer.Option(option_name(f), help=f.metadata["help"], show_default=False, **extra)
         params.append(inspect.Parameter(
             f.name, inspect.Parameter.KEYWORD_ONLY, default=None,
-            annotation=Annotated[Optional[kind], opt],
+            annotation=Annotated[kind | None, opt],
         ))
     return params
 
@@ -83,7 +84,7 @@ def with_config(func: Callable) -> Callable:
 @with_config
 def main_callback(
     ctx: typer.Context,
-    theme: Annotated[Optional[str], typer.Option("--theme", help="theme name")] = None,
+    theme: Annotated[str | None, typer.Option("--theme", help="theme name")] = None,
     *,
     config: Config,
 ) -> None:

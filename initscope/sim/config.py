@@ -109,7 +109,9 @@ def parse_width(text: str) -> tuple[int, ...]:
     try:
         parts = tuple(int(p) for p in str(text).replace(" ", "").split(",") if p != "")
     except ValueError:
-        raise ConfigError(f"width must be a whole number or a comma list of them, not {text!r}")
+        raise ConfigError(
+            f"width must be a whole number or a comma list of them, not {text!r}"
+        ) from None
     if not parts:
         raise ConfigError("width is empty")
     return parts
@@ -144,7 +146,8 @@ def validate(cfg: Config) -> Config:
         choices = f.metadata.get("choices")
         v = getattr(cfg, f.name)
         if choices and v not in choices:
-            raise ConfigError(f"{option_name(f)[2:]} must be one of {', '.join(choices)}, not {v!r}")
+            name = option_name(f)[2:]
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {v!r}")
     _check_range("depth", cfg.depth, 1, MAX_DEPTH)
     if len(cfg.width) not in (1, cfg.depth):
         raise ConfigError(
@@ -163,7 +166,9 @@ def validate(cfg: Config) -> Config:
     _check_finite("scale", cfg.scale, positive=True)
     _check_finite("bias-value", cfg.bias_value)
     if cfg.bias == "normal" and cfg.bias_value < 0:
-        raise ConfigError(f"bias-value is the bias std here and must not be negative, not {cfg.bias_value}")
+        raise ConfigError(
+            f"bias-value is the bias std here and must not be negative, not {cfg.bias_value}"
+        )
     _check_finite("memory-limit", cfg.memory_limit, nonneg=True)
     if not 0.0 <= cfg.slope <= 1.0 or not math.isfinite(cfg.slope):
         raise ConfigError(f"slope must be between 0 and 1, not {cfg.slope}")

@@ -10,14 +10,14 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
 from initscope.sim.activations import ACTIVATIONS
 from initscope.sim.config import Config, validate
-from initscope.sim.draws import DrawCache, normal_to_uniform
+from initscope.sim.draws import DrawCache
 from initscope.sim.memory import check_budget, sample_cap
 from initscope.sim.schemes import NORMAL, ONES, SCHEMES, UNIFORM, BiasSpec, WeightSpec, bias_spec
 from initscope.sim.stats import Summarizer, Summary, fill_histograms

@@ -10,8 +10,8 @@ scheme, gain or fan mode costs no new random numbers.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from initscope.sim.config import Config
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 CHUNK = 1 << 16
-# above this magnitude float32 squares overflow: such tensors are summed in float64
-_SAFE_ABS32 = 1e17
+# above this magnitude float32 squares overflow: such tensors take a slower, scaled path
+_SAFE_ABS = 1e17
 
 
 @dataclass
@@ -79,8 +79,11 @@ class Summarizer:
         hi = float(flat.max())
         if not (math.isfinite(lo) and math.isfinite(hi)):
             return self._nonfinite(x, band)
-        if self.dtype == np.float32 and max(-lo, hi) > _SAFE_ABS32:
-            flat = flat.astype(np.float64)
+        unit = 1.0
+        if max(-lo, hi) > _SAFE_ABS:
+            # squares would overflow: work in float64 on values scaled into [-1, 1]
+            unit = max(-lo, hi)
+            flat = flat.astype(np.float64) / unit
         total = float(np.add.reduce(flat, dtype=np.float64))
         mean = total / n
         mean_c = flat.dtype.type(mean)
@@ -98,7 +101,7 @@ class Summarizer:
                 outside += int(np.count_nonzero(c <= band[0])) + int(np.count_nonzero(c >= band[1]))
         # mean_c is mean rounded to the dtype: correct the residual shift exactly
         var = max(sq / n - (shift / n) ** 2, 0.0)
-        s = Summary(mean, math.sqrt(var), lo, hi, n, sample=self._sample(x))
+        s = Summary(mean * unit, math.sqrt(var) * unit, lo, hi, n, sample=self._sample(x))
         return s, outside
 
     def _sample(self, x: np.ndarray) -> np.ndarray:
@@ -129,11 +132,12 @@ def histogram(sample: np.ndarray, lo: float, hi: float, bins: int) -> tuple[list
         return [0] * bins, []
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
-    edges = np.linspace(lo, hi, bins + 1)
-    # the sample holds finite values within [lo, hi]; float64 keeps huge ranges exact
-    pos = (np.asarray(sample, dtype=np.float64) - lo) * (bins / (hi - lo))
+    # halved so that hi - lo cannot overflow even for ranges near the float maximum
+    half_lo, half_hi = lo / 2, hi / 2
+    edges = 2 * np.linspace(half_lo, half_hi, bins + 1)
+    pos = (np.asarray(sample, dtype=np.float64) / 2 - half_lo) * (bins / (half_hi - half_lo))
     idx = pos.astype(np.int64)
-    np.minimum(idx, bins - 1, out=idx)
+    np.clip(idx, 0, bins - 1, out=idx)
     counts = np.bincount(idx, minlength=bins)
     return counts.tolist(), edges.tolist()
 

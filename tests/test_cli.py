@@ -1,0 +1,98 @@
+"""The headless commands, through the real entry point (exit codes included)."""
+
+import csv
+import io
+import json
+
+import pytest
+
+from initscope.cli import main
+from initscope.sim import Config, Simulator
+from initscope.sim.activations import ACTIVATIONS
+from initscope.sim.schemes import SCHEMES
+
+TINY = ["--depth", "3", "--width", "16", "--inputs", "8", "--batch", "32"]
+
+
+def call(capsys, *args):
+    code = 0
+    try:
+        main(list(args))
+    except SystemExit as e:
+        code = e.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_report_json_has_the_documented_shape(capsys):
+    code, out, _ = call(capsys, "report", "--format", "json", *TINY, "--activation", "relu")
+    assert code == 0
+    data = json.loads(out)
+    assert set(data) >= {"config", "layers", "overflow_layer", "warnings"}
+    assert data["config"]["activation"] == "relu" and data["overflow_layer"] is None
+    assert [lay["index"] for lay in data["layers"]] == [1, 2, 3]
+    for lay in data["layers"]:
+        for q in ("preactivation", "activation", "gradient", "weight_gradient"):
+            assert set(lay[q]) >= {"mean", "std", "min", "max", "histogram"}
+            assert len(lay[q]["histogram"]["edges"]) == len(lay[q]["histogram"]["counts"]) + 1
+        assert {"dead_fraction", "saturated_fraction", "theory"} <= set(lay)
+
+
+def test_report_numbers_equal_the_core(capsys):
+    _, out, _ = call(capsys, "report", "--format", "json", *TINY, "--scheme", "he_uniform",
+                     "--seed", "7")
+    data = json.loads(out)
+    cfg = Config(depth=3, width=(16,), inputs=8, batch=32, scheme="he_uniform", seed=7)
+    expected = json.loads(json.dumps(Simulator().run(cfg).to_dict()))
+    assert data == expected
+
+
+def test_report_csv_and_table(capsys):
+    code, out, _ = call(capsys, "report", "--format", "csv", *TINY)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and [r["layer"] for r in rows] == ["1", "2", "3"]
+    assert float(rows[0]["activation_std"]) > 0
+    code, out, _ = call(capsys, "report", *TINY)
+    assert code == 0 and "act std" in out and len(out.strip().splitlines()) >= 5
+
+
+def test_overflow_report_exits_zero_and_names_the_layer(capsys):
+    code, out, err = call(capsys, "report", "--format", "json", "--scheme", "normal", "--std", "1",
+                          "--activation", "relu", "--depth", "50")
+    data = json.loads(out)
+    assert code == 0 and err == ""
+    assert f"overflow from layer {data['overflow_layer']}" in data["warnings"]
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--depth", "0"], "depth"),
+    (["--depth", "abc"], "depth"),
+    (["--scheme", "nope"], "unknown scheme"),
+    (["--std", "-1"], "std"),
+    (["--width", "10,x"], "width"),
+    (["--mode", "sideways"], "mode"),
+    (["--width", "8192", "--batch", "65536", "--depth", "100"], "GiB"),
+    (["--nonsense"], "nonsense"),
+])
+def test_bad_values_exit_2_with_one_line(capsys, args, words):
+    code, out, err = call(capsys, "report", *args)
+    assert code == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1 and words in err
+    assert "Traceback" not in err
+
+
+def test_schemes_and_activations_list_every_name(capsys):
+    code, out, _ = call(capsys, "schemes")
+    assert code == 0 and all(name in out for name in SCHEMES)
+    code, out, _ = call(capsys, "activations")
+    assert code == 0 and all(name in out for name in ACTIVATIONS)
+
+
+def test_bench_prints_ratios(capsys):
+    code, out, _ = call(capsys, "bench", "--repeats", "1", *TINY)
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert lines[0].split()[:3] == ["case", "median", "ms"]
+    floor = next(line for line in lines if line.startswith("floor"))
+    assert float(floor.split()[2]) == 1.0
