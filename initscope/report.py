@@ -39,8 +39,8 @@ TABLE = [
 ]
 
 
-def fmt(v) -> str:
-    """A number in at most 9 characters: 4 significant digits, '-' for missing."""
+def fmt(v, digits: int = 4) -> str:
+    """A number in at most 9 characters: `digits` significant digits, '-' for missing."""
     if v is None:
         return "-"
     if isinstance(v, int):
@@ -50,8 +50,8 @@ def fmt(v) -> str:
     if v == 0:
         return "0"
     if 1e-3 <= abs(v) < 1e4:
-        return f"{v:.4g}"
-    return f"{v:.2e}"
+        return f"{v:.{digits}g}"
+    return f"{v:.{max(digits - 2, 1)}e}"
 
 
 def fmt_percent(v) -> str:

@@ -7,6 +7,7 @@ gain, activation or bias reuses every random number and every buffer.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -17,6 +18,7 @@ import numpy as np
 
 from initscope.sim.activations import ACTIVATIONS
 from initscope.sim.config import Config, validate
+from initscope.sim.diagnose import diagnose
 from initscope.sim.draws import DrawCache
 from initscope.sim.memory import check_budget, sample_cap
 from initscope.sim.schemes import NORMAL, ONES, SCHEMES, UNIFORM, BiasSpec, WeightSpec, bias_spec
@@ -76,6 +78,13 @@ class RunResult:
     overflow_pass: str | None = None
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+    def snapshot(self) -> RunResult:
+        """A copy that later changes to this result (the backward pass) do not touch."""
+        return dataclasses.replace(
+            self, layers=[dataclasses.replace(lay) for lay in self.layers],
+            warnings=list(self.warnings),
+        )
 
     def to_dict(self) -> dict:
         return {
@@ -218,14 +227,13 @@ class _Run:
         fill_histograms([lay.activation for lay in layers], cfg.bins, cfg.hist_range == "shared")
         result.seconds = time.perf_counter() - start
         if self.on_forward is not None:
-            self.on_forward(result)
+            result.warnings = diagnose(result)
+            self.on_forward(result.snapshot())
         if result.overflow_layer is None:
             self._backward(result)
             fill_histograms([lay.gradient for lay in layers], cfg.bins, cfg.hist_range == "shared")
             fill_histograms([lay.weight_gradient for lay in layers], cfg.bins,
                             cfg.hist_range == "shared")
-        from initscope.sim.diagnose import diagnose
-
         result.warnings = diagnose(result)
         result.phase = COMPLETE
         result.seconds = time.perf_counter() - start

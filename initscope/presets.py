@@ -1,0 +1,60 @@
+"""Named experiments one key away: the course sequence, symmetry, framework defaults.
+
+A preset changes only the initialization and activation fields, so the network's
+shape (depth, width, batch) and the seed stay as the user set them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from initscope.sim.config import Config
+
+# the fields a preset resets before applying its own changes
+_RESET = dict(std=0.01, gain=1.0, bias="auto", bias_value=0.01, mode="fan_in")
+
+
+@dataclass(frozen=True)
+class Preset:
+    key: str
+    name: str
+    title: str
+    description: str
+    changes: dict
+
+    def apply(self, cfg: Config) -> Config:
+        return cfg.replace(**{**_RESET, **self.changes})
+
+
+PRESETS: list[Preset] = [
+    Preset("1", "small_tanh", "tanh, N(0, 0.01^2)",
+           "weights too small: each tanh layer shrinks the signal until it is 0",
+           dict(scheme="normal", std=0.01, activation="tanh")),
+    Preset("2", "large_tanh", "tanh, N(0, 1)",
+           "weights too large: every tanh unit saturates at -1 or +1",
+           dict(scheme="normal", std=1.0, activation="tanh")),
+    Preset("3", "lecun_tanh", "tanh, 1/sqrt(fan_in)",
+           "variance kept: activations stay spread out in every layer",
+           dict(scheme="lecun_normal", activation="tanh")),
+    Preset("4", "lecun_relu", "ReLU, 1/sqrt(fan_in)",
+           "ReLU halves the second moment: the signal shrinks layer by layer",
+           dict(scheme="lecun_normal", activation="relu")),
+    Preset("5", "he_relu", "ReLU, He (2/fan_in)",
+           "the factor 2 makes up for ReLU: the variance holds",
+           dict(scheme="he_normal", activation="relu")),
+    Preset("6", "zeros", "zero init",
+           "all weights 0: every unit identical, gradients vanish below the top",
+           dict(scheme="zeros", bias="zeros")),
+    Preset("7", "constant", "constant init",
+           "all weights equal: the units of a layer never differ",
+           dict(scheme="constant", bias="zeros")),
+    Preset("8", "torch_linear", "PyTorch nn.Linear default",
+           "kaiming_uniform(a=sqrt 5): Var = 1/(3 fan_in), bias U(+-1/sqrt fan_in)",
+           dict(scheme="torch_linear")),
+    Preset("9", "keras_dense", "Keras Dense default",
+           "glorot_uniform weights, zero bias", dict(scheme="keras_dense")),
+    Preset("0", "flax_dense", "Flax Dense default",
+           "lecun_normal (truncated) weights, zero bias", dict(scheme="flax_dense")),
+]
+
+PRESETS_BY_NAME = {p.name: p for p in PRESETS}

@@ -1,0 +1,1 @@
+"""The terminal app. Imported only when the app is opened."""

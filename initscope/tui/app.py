@@ -1,0 +1,370 @@
+"""The initscope app: one reactive config, keys that propose changes, one worker.
+
+Data flows one way: a key or a selector proposes a change; the app validates it
+and replaces the frozen config; `watch_config` starts the simulation worker; the
+worker posts the result; widgets redraw. Results for an outdated config are
+dropped, so the screen always ends on the last config's numbers.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.widgets import Footer, Header, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from initscope.presets import PRESETS, PRESETS_BY_NAME
+from initscope.sim import Cancelled, Config, ConfigError, MemoryBudgetError, Simulator, validate
+from initscope.sim.config import parse_width
+from initscope.sim.memory import check_budget
+from initscope.tui.commands import InitScopeCommands
+from initscope.tui.display import (
+    VIEW_TITLES,
+    VIEWS,
+    Display,
+    PlotRequest,
+    build_display,
+    plot_texts,
+)
+from initscope.tui.messages import PlotsReady, SimulationFailed, SimulationResult
+from initscope.tui.screens import EditScreen, HelpScreen
+from initscope.tui.themes import DEFAULT_THEME, load_themes
+from initscope.tui.widgets.histograms import HistogramGrid
+from initscope.tui.widgets.selectors import (
+    FIELDS_BY_NAME,
+    Selector,
+    SelectorPane,
+    as_config_value,
+    current,
+    show_value,
+    stepped,
+)
+from initscope.tui.widgets.sparklines import SparklinePanel
+from initscope.tui.widgets.table import LayerTable
+
+POLL_SECONDS = 0.02  # how often a waiting worker checks whether it was cancelled
+
+
+def _step(field: str, delta: int, key: str, description: str, show: bool = False) -> Binding:
+    return Binding(key, f"step('{field}', {delta})", description, show=show,
+                   id=f"{field}-{'up' if delta > 0 else 'down'}",
+                   tooltip=f"{'next' if delta > 0 else 'previous'} {field}")
+
+
+class InitScopeApp(App):
+    """See what weight initialization does to a network, layer by layer."""
+
+    TITLE = "initscope"
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {InitScopeCommands}
+    BINDINGS = [
+        Binding("q", "quit", "Quit", priority=True, id="action-quit", tooltip="quit at once"),
+        Binding("question_mark", "help", "Help", id="action-help", tooltip="every key"),
+        _step("scheme", 1, "s", "Scheme", show=True),
+        _step("scheme", -1, "S", "Previous scheme"),
+        _step("activation", 1, "a", "Activation", show=True),
+        _step("activation", -1, "A", "Previous activation"),
+        _step("depth", -1, "left_square_bracket", "Depth -", show=True),
+        _step("depth", 1, "right_square_bracket", "Depth +", show=True),
+        _step("width", -1, "left_curly_bracket", "Width -"),
+        _step("width", 1, "right_curly_bracket", "Width +"),
+        _step("gain", -1, "G", "Gain -"),
+        _step("gain", 1, "g", "Gain +"),
+        _step("bias", 1, "b", "Bias", show=True),
+        Binding("r", "new_seed", "New seed", id="action-seed", show=True,
+                tooltip="draw new random weights and inputs"),
+        Binding("v", "cycle_view(1)", "View", id="action-view", show=True,
+                tooltip="activations, pre-activations, gradients, weight gradients"),
+        Binding("V", "cycle_view(-1)", "Previous view", id="action-view-back", show=False),
+        Binding("x", "toggle_range", "Range", id="action-range", show=True,
+                tooltip="histogram x-range shared across layers, or per layer"),
+        Binding("t", "cycle_theme", "Theme", id="action-theme", show=False,
+                tooltip="next theme"),
+        Binding("pagedown", "page(1)", "Next layers", id="action-page-down", show=False,
+                tooltip="next page of layer histograms"),
+        Binding("pageup", "page(-1)", "Previous layers", id="action-page-up", show=False,
+                tooltip="previous page of layer histograms"),
+        Binding("ctrl+home", "jump(False)", "First layers", id="action-first", show=False),
+        Binding("ctrl+end", "jump(True)", "Last layers", id="action-last", show=False),
+        *[Binding(p.key, f"preset('{p.name}')", f"Preset: {p.title}", show=False,
+                  id=f"preset-{p.name}", tooltip=p.description) for p in PRESETS],
+    ]
+
+    config: reactive[Config] = reactive(Config, init=False)
+    view: reactive[str] = reactive("activation", init=False)
+
+    def __init__(self, config: Config | None = None, theme_name: str | None = None) -> None:
+        super().__init__()
+        self.set_reactive(InitScopeApp.config, validate(config or Config()))
+        self.requested_theme = theme_name
+        self.sim = Simulator()
+        self.shown: Display | None = None
+        self.plot_request: PlotRequest | None = None
+        self.theme_errors: list[str] = []
+        self._register_themes()
+
+    # ---- set-up -------------------------------------------------------------------
+
+    def _register_themes(self) -> None:
+        themes, self.theme_errors = load_themes()
+        for theme in themes:
+            self.register_theme(theme)
+        names = {t.name for t in themes} | set(self.available_themes)
+        wanted = self.requested_theme or DEFAULT_THEME
+        if wanted not in names:
+            self.theme_errors.append(f"theme {wanted!r} not found")
+            wanted = DEFAULT_THEME if DEFAULT_THEME in names else "textual-dark"
+        self.theme = wanted
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        theme = self.current_theme
+        fallback_axis = "#A0A0A0" if theme.dark else "#505050"
+        return {
+            "histogram-bar": theme.primary,
+            "histogram-axis": theme.foreground or fallback_axis,
+            "sparkline-measured": theme.primary,
+            "sparkline-theory": theme.accent or theme.secondary or theme.primary,
+        }
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            yield SelectorPane(self.config)
+            with Vertical(id="right"):
+                yield HistogramGrid()
+                yield SparklinePanel()
+                yield LayerTable()
+        yield Static("", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.theme_errors:
+            self.notify("\n".join(self.theme_errors), title="Some themes did not load",
+                        severity="warning", timeout=8)
+        self.theme_changed_signal.subscribe(self, lambda _theme: self.request_plots())
+        self.query_one(HistogramGrid).set_layers(self.config.depth)
+        self._set_titles()
+        self.query_one(Selector).focus()
+        self.simulate(self.config)
+
+    def on_resize(self) -> None:
+        width, height = self.size
+        self.screen.set_class(width < 120, "-narrow")
+        self.screen.set_class(height < 36, "-short")
+
+    # ---- proposing changes ----------------------------------------------------------
+
+    def propose(self, **changes) -> bool:
+        """Replace the config if the change is valid and fits in memory; otherwise say
+        why and change nothing."""
+        try:
+            new = validate(replace(self.config, **changes))
+            check_budget(new)
+        except (ConfigError, MemoryBudgetError) as e:
+            self.notify(str(e), title="Not applied", severity="error", timeout=6)
+            self._set_status(str(e), error=True)
+            return False
+        self.config = new
+        return True
+
+    def watch_config(self, old: Config, new: Config) -> None:
+        self.query_one(SelectorPane).show(new)
+        self.query_one(HistogramGrid).set_layers(new.depth)
+        self._set_titles()
+        self._set_status(f"running {new.scheme} · {new.activation} · depth {new.depth}…")
+        self.simulate(new)
+
+    def watch_view(self) -> None:
+        self._set_titles()
+        self.request_plots()
+
+    def action_step(self, field: str, delta: int) -> None:
+        spec = FIELDS_BY_NAME[field]
+        value = stepped(spec, current(self.config, field), delta)
+        self.propose(**{field: as_config_value(field, value)})
+
+    def action_new_seed(self) -> None:
+        self.propose(seed=self.config.seed + 1)
+
+    def action_toggle_range(self) -> None:
+        self.propose(hist_range="layer" if self.config.hist_range == "shared" else "shared")
+
+    def action_preset(self, name: str) -> None:
+        self.apply_preset(name)
+
+    def apply_preset(self, name: str) -> None:
+        preset = PRESETS_BY_NAME[name]
+        if self.propose(**{k: v for k, v in preset.apply(self.config).__dict__.items()
+                           if getattr(self.config, k) != v}):
+            self.notify(preset.description, title=preset.title, timeout=4)
+
+    def action_cycle_view(self, delta: int) -> None:
+        self.set_view(VIEWS[(VIEWS.index(self.view) + delta) % len(VIEWS)])
+
+    def set_view(self, view: str) -> None:
+        self.view = view
+
+    def action_page(self, delta: int) -> None:
+        self.query_one(HistogramGrid).turn(delta)
+
+    def action_jump(self, last: bool) -> None:
+        self.query_one(HistogramGrid).jump(last)
+
+    def action_cycle_theme(self) -> None:
+        names = sorted(self.available_themes)
+        self.theme = names[(names.index(self.theme) + 1) % len(names)]
+        self.notify(f"theme: {self.theme}", timeout=2)
+
+    def action_help(self) -> None:
+        rows = [(self._key_label(b.key), b.description) for b in self.BINDINGS]
+        rows.append(("ctrl+p", "command palette"))
+        self.push_screen(HelpScreen(rows))
+
+    @staticmethod
+    def _key_label(key: str) -> str:
+        names = {"left_square_bracket": "[", "right_square_bracket": "]",
+                 "left_curly_bracket": "{", "right_curly_bracket": "}",
+                 "question_mark": "?"}
+        return names.get(key, key)
+
+    @on(Selector.Changed)
+    def _selector_changed(self, event: Selector.Changed) -> None:
+        self.propose(**{event.field: event.value})
+
+    @on(Selector.EditRequested)
+    def _selector_edit(self, event: Selector.EditRequested) -> None:
+        field = event.field
+        spec = FIELDS_BY_NAME[field]
+
+        def done(text: str | None) -> None:
+            if text is None:
+                return
+            text = text.strip()
+            if spec.choices:
+                self.propose(**{field: text})
+                return
+            try:
+                if field == "width":
+                    value = parse_width(text)
+                else:
+                    value = int(text) if spec.integer else float(text)
+            except (ValueError, ConfigError):
+                self.notify(f"{spec.label.strip()} needs a number, not {text!r}",
+                            severity="error", title="Not applied")
+                return
+            self.propose(**{field: value})
+
+        self.push_screen(EditScreen(spec.label.strip(), show_value(self.config, field)), done)
+
+    # ---- the simulation worker --------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="simulate", exit_on_error=False)
+    def simulate(self, cfg: Config) -> None:
+        """Run `cfg` in a daemon thread and wait for it, checking for cancellation, so
+        that a newer config or quitting never waits for a long layer to finish."""
+        worker = get_current_worker()
+        cancel = threading.Event()
+        done = threading.Event()
+
+        def post(result) -> None:
+            if not cancel.is_set():
+                self.post_message(SimulationResult(build_display(result)))
+
+        def target() -> None:
+            try:
+                post(self.sim.run(cfg, cancel=cancel, on_forward=post))
+            except Cancelled:
+                pass
+            except (ConfigError, MemoryBudgetError) as e:
+                self.post_message(SimulationFailed(cfg, str(e)))
+            except Exception as e:  # a bug must not kill the app: report it
+                self.post_message(SimulationFailed(cfg, f"{type(e).__name__}: {e}"))
+            finally:
+                done.set()
+
+        threading.Thread(target=target, name="initscope-run", daemon=True).start()
+        while not done.wait(POLL_SECONDS):
+            if worker.is_cancelled:
+                cancel.set()
+                return
+
+    def on_simulation_result(self, message: SimulationResult) -> None:
+        display = message.display
+        if display.config != self.config:
+            return  # a result for an outdated config: drop it
+        self.shown = display
+        with self.batch_update():
+            self.query_one(SparklinePanel).show(display.series)
+            self.query_one(LayerTable).show(display.table)
+            self._set_status(display.summary, warnings=display.result.warnings)
+        self.request_plots()
+
+    def on_simulation_failed(self, message: SimulationFailed) -> None:
+        if message.config == self.config:
+            self.notify(message.error, title="Run failed", severity="error", timeout=8)
+            self._set_status(message.error, error=True)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.notify(str(event.worker.error), title="Worker error", severity="error")
+
+    # ---- plots ------------------------------------------------------------------------
+
+    def _plot_colors(self) -> tuple[str, str]:
+        variables = self.theme_variables or self.get_css_variables()
+        return (variables.get("histogram-bar") or variables["primary"],
+                variables.get("histogram-axis") or variables["foreground"])
+
+    def request_plots(self) -> None:
+        """Ask the render worker for the visible plots of the shown result."""
+        if self.shown is None:
+            return
+        grid = self.query_one(HistogramGrid)
+        width, height = grid.cell_size()
+        request = PlotRequest(self.shown.result, self.view, tuple(grid.visible_layers()), width, height,
+                              self._plot_colors())
+        if self.plot_request is not None and self.plot_request.key() == request.key():
+            return
+        self.plot_request = request
+        self.render_plots(request)
+
+    @work(thread=True, exclusive=True, group="render", exit_on_error=False)
+    def render_plots(self, request: PlotRequest) -> None:
+        texts = plot_texts(request)
+        if not get_current_worker().is_cancelled:
+            self.post_message(PlotsReady(request, texts))
+
+    def on_plots_ready(self, message: PlotsReady) -> None:
+        if self.plot_request is None or message.request.key() != self.plot_request.key():
+            return
+        self.query_one(HistogramGrid).show_plots(message.texts)
+
+    @on(HistogramGrid.LayoutChanged)
+    def _grid_changed(self) -> None:
+        self._set_titles()
+        self.request_plots()
+
+    # ---- text around the plots --------------------------------------------------------
+
+    def _set_titles(self) -> None:
+        grid = self.query_one(HistogramGrid)
+        layers = grid.visible_layers()
+        span = f"layers {layers[0] + 1}-{layers[-1] + 1} of {grid.layer_count}" if layers else ""
+        paging = " · PgUp/PgDn" if grid.pages > 1 else ""
+        x_range = "shared x-range" if self.config.hist_range == "shared" else "x-range per layer"
+        grid.border_title = f"{VIEW_TITLES[self.view]} · {span}{paging}"
+        grid.border_subtitle = f"{x_range} (x) · view (v)"
+
+    def _set_status(self, text: str, warnings: list[str] | None = None,
+                    error: bool = False) -> None:
+        status = self.query_one("#status", Static)
+        status.set_class(error, "error")
+        status.set_class(bool(warnings), "warn")
+        line = text if not warnings else f"{text}  ⚠ " + " · ".join(warnings)
+        status.update(line)

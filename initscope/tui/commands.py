@@ -1,0 +1,54 @@
+"""The command palette (ctrl+p): every scheme, activation, view, preset, theme and
+action by name, from the same registries the keys and the CLI use."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from initscope.presets import PRESETS
+from initscope.sim.activations import ACTIVATIONS
+from initscope.sim.schemes import SCHEMES
+from initscope.tui.display import VIEW_TITLES
+
+if TYPE_CHECKING:
+    from initscope.tui.app import InitScopeApp
+
+
+class InitScopeCommands(Provider):
+    """Commands built fresh on each opening, so new themes show up too."""
+
+    def _commands(self) -> list[tuple[str, object, str]]:
+        app: InitScopeApp = self.app  # type: ignore[assignment]
+        out = []
+        for name, scheme in SCHEMES.items():
+            out.append((f"Scheme: {name}", partial(app.propose, scheme=name), scheme.formula))
+        for name, act in ACTIVATIONS.items():
+            out.append((f"Activation: {name}", partial(app.propose, activation=name),
+                        act.formula))
+        for view, title in VIEW_TITLES.items():
+            out.append((f"View: {title}", partial(app.set_view, view),
+                        f"histograms of the {title.lower()}"))
+        for p in PRESETS:
+            out.append((f"Preset {p.key}: {p.title}", partial(app.apply_preset, p.name),
+                        p.description))
+        for name in sorted(app.available_themes):
+            out.append((f"Theme: {name}", partial(setattr, app, "theme", name), "switch theme"))
+        for binding in app.BINDINGS:
+            if binding.id and binding.id.startswith("action-"):
+                out.append((binding.description, partial(app.run_action, binding.action),
+                            binding.tooltip))
+        return out
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, command, help_text in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), command, help=help_text)
+
+    async def discover(self) -> Hits:
+        for name, command, help_text in self._commands():
+            yield DiscoveryHit(name, command, help=help_text)

@@ -1,0 +1,134 @@
+"""Turns a run's result into what the widgets show, off the UI thread.
+
+Everything here is plain Python on finished numbers: table cells, sparkline series,
+status text and, through plots.py, histogram text. Workers call it; the UI thread
+only assigns the outcome to widgets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+
+from initscope.report import TABLE, fmt, fmt_percent, rows
+from initscope.sim.network import COMPLETE, RunResult
+
+VIEWS = ("activation", "preactivation", "gradient", "weight_gradient")
+VIEW_TITLES = {
+    "activation": "Activations",
+    "preactivation": "Pre-activations",
+    "gradient": "Gradients w.r.t. activations",
+    "weight_gradient": "Weight gradients",
+}
+FORWARD_VIEWS = ("activation", "preactivation")
+
+
+@dataclass
+class Display:
+    """A result and everything derived from it for the screen."""
+
+    result: RunResult
+    table: list[tuple[str, ...]]
+    series: dict[str, tuple[list, list | None]]
+    summary: str
+
+    @property
+    def config(self):
+        return self.result.config
+
+
+@dataclass(frozen=True)
+class PlotRequest:
+    """Which plots to draw: the result (by identity), the view, the layers, the size."""
+
+    result: RunResult
+    view: str
+    layers: tuple[int, ...]
+    width: int
+    height: int
+    colors: tuple[str, str]  # bar, axis
+
+    def key(self) -> tuple:
+        return (id(self.result), self.result.phase, self.view, self.layers, self.width,
+                self.height, self.colors)
+
+
+def table_rows(result: RunResult) -> list[tuple[str, ...]]:
+    out = []
+    for r in rows(result):
+        out.append(tuple(
+            fmt_percent(r[key]) if key in ("dead_fraction", "saturated_fraction") else fmt(r[key])
+            for _, key in TABLE
+        ))
+    return out
+
+
+def sparkline_series(result: RunResult) -> dict[str, tuple[list, list | None]]:
+    def values(quantity: str, stat: str) -> list:
+        return [getattr(getattr(lay, quantity), stat) if getattr(lay, quantity) else None
+                for lay in result.layers]
+
+    def theory(quantity: str) -> list | None:
+        if any(lay.theory is None for lay in result.layers):
+            return None
+        return [getattr(lay.theory, f"{quantity}_std") for lay in result.layers]
+
+    return {
+        "act-mean": (values("activation", "mean"), None),
+        "act-std": (values("activation", "std"), theory("activation")),
+        "grad-mean": (values("gradient", "mean"), None),
+        "grad-std": (values("gradient", "std"), theory("gradient")),
+    }
+
+
+def summary_line(result: RunResult) -> str:
+    c = result.config
+    width = ",".join(map(str, c.width)) if len(c.width) <= 3 else f"{c.width[0]},…"
+    what = (f"{c.scheme} · {c.activation} · depth {c.depth} · width {width} · batch {c.batch}"
+            f" · seed {c.seed}")
+    if result.phase == COMPLETE:
+        return f"{what} — forward + backward in {1000 * result.seconds:.0f} ms"
+    return f"{what} — forward in {1000 * result.seconds:.0f} ms, backward running…"
+
+
+def build_display(result: RunResult) -> Display:
+    return Display(result, table_rows(result), sparkline_series(result), summary_line(result))
+
+
+def plot_title(result: RunResult, index: int, view: str) -> Text:
+    lay = result.layers[index]
+    summary = getattr(lay, view)
+    title = Text(f"L{lay.index}", style="bold", no_wrap=True, overflow="ellipsis")
+    if summary is None:
+        if result.overflow_layer is not None and lay.index > result.overflow_layer:
+            title.append(f"  not run: overflow at L{result.overflow_layer}", style="italic")
+        elif result.phase != COMPLETE:
+            title.append("  backward pass running…", style="italic")
+        return title
+    title.append(f" std {fmt(summary.std, 3)}")
+    predicted = getattr(lay.theory, f"{view}_std", None) if lay.theory else None
+    if predicted is not None:
+        title.append(f" · theory {fmt(predicted, 3)}", style="dim")
+    if not summary.finite:
+        title.append(f"  {100 * (1 - summary.finite_fraction):.0f}% inf/nan", style="bold red")
+    return title
+
+
+def plot_texts(request: PlotRequest) -> list[Text]:
+    """Title and histogram of every requested layer."""
+    from initscope.tui.plots import histogram_text
+
+    out = []
+    bar, axis = request.colors
+    for i in request.layers:
+        title = plot_title(request.result, i, request.view)
+        summary = getattr(request.result.layers[i], request.view)
+        body = Text("")
+        if summary is not None and summary.edges:
+            body = histogram_text(tuple(summary.counts), tuple(summary.edges), request.width,
+                                  request.height, bar, axis)
+        text = Text("\n", no_wrap=True, overflow="crop").join([title, body])
+        text.no_wrap = True
+        out.append(text)
+    return out

@@ -1,0 +1,42 @@
+"""Histogram text, drawn with plotext: the only module that imports it.
+
+Each plot has its own plotext figure object (the module-level figure is shared
+and not thread-safe), built off the UI thread and cached by everything it depends
+on, so an unchanged plot is never drawn twice.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from plotext._figure import _figure_class
+from rich.text import Text
+
+from initscope.report import fmt
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+MIN_WIDTH, MIN_HEIGHT = 14, 4
+
+
+@lru_cache(maxsize=512)
+def histogram_text(counts: tuple[int, ...], edges: tuple[float, ...], width: int, height: int,
+                   bar: str, axis: str) -> Text:
+    """A bar chart of `counts` over `edges` in `width` x `height` cells."""
+    if width < MIN_WIDTH or height < MIN_HEIGHT or not edges:
+        return Text("no data" if not edges else "", style=axis)
+    bins = len(counts)
+    fig = _figure_class()
+    fig.plot_size(width, height)
+    fig.theme("clear")
+    fig.bar(list(range(bins)), list(counts), width=1.0, marker="sd")
+    fig.xlim(-0.5, bins - 0.5)
+    if max(counts) == 0:
+        fig.ylim(0, 1)
+    mid = (edges[0] + edges[-1]) / 2
+    fig.xticks([0, (bins - 1) / 2, bins - 1], [fmt(edges[0]), fmt(mid), fmt(edges[-1])])
+    fig.yticks([])
+    plain = _ANSI.sub("", fig.build()).rstrip("\n")
+    text = Text(plain, style=axis, no_wrap=True, overflow="crop")
+    text.highlight_regex(r"█+", style=bar)
+    return text

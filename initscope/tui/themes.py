@@ -1,0 +1,79 @@
+"""Themes from TOML files: the ones shipped in themes/, then the user's own.
+
+A file holds one Textual theme: `name`, `dark`, the base colors, and a
+`[variables]` table for initscope's own colors (plots and sparklines). A file that
+fails to load is reported by name; the others still load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from pathlib import Path
+
+from textual.color import Color, ColorParseError
+from textual.theme import Theme
+
+import initscope
+
+DEFAULT_THEME = "initscope-dark"
+THEME_VARIABLES = {
+    "histogram-bar": "",
+    "histogram-axis": "",
+    "sparkline-measured": "",
+    "sparkline-theory": "",
+}
+_COLOR_FIELDS = {"primary", "secondary", "warning", "error", "success", "accent",
+                 "foreground", "background", "surface", "panel", "boost"}
+_FIELDS = {f.name for f in dataclasses.fields(Theme)}
+
+
+def builtin_theme_dir() -> Path:
+    """themes/ inside the installed wheel, or at the top of a source checkout."""
+    package = Path(initscope.__file__).parent
+    inside = package / "themes"
+    return inside if inside.is_dir() else package.parent / "themes"
+
+
+def user_theme_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "initscope" / "themes"
+
+
+def theme_from_toml(path: Path) -> Theme:
+    """One theme from one file; ValueError with a short reason if it is broken."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ValueError(str(e).split("\n")[0]) from None
+    unknown = set(data) - _FIELDS
+    if unknown:
+        raise ValueError(f"unknown keys: {', '.join(sorted(unknown))}")
+    for key in ("name", "primary"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise ValueError(f"'{key}' is missing")
+    colors = {k: v for k, v in data.items() if k in _COLOR_FIELDS}
+    variables = data.get("variables", {})
+    if not isinstance(variables, dict):
+        raise ValueError("[variables] must be a table")
+    for key, value in {**colors, **variables}.items():
+        try:
+            Color.parse(value)
+        except (ColorParseError, TypeError):
+            raise ValueError(f"{key} = {value!r} is not a color") from None
+    return Theme(**data)
+
+
+def load_themes(extra_dirs: list[Path] | None = None) -> tuple[list[Theme], list[str]]:
+    """Every theme that loads, and one line per file that did not."""
+    themes, errors = [], []
+    for folder in [builtin_theme_dir(), user_theme_dir(), *(extra_dirs or [])]:
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.toml")):
+            try:
+                themes.append(theme_from_toml(path))
+            except ValueError as e:
+                errors.append(f"{path.name}: {e}")
+    return themes, errors

@@ -1,0 +1,198 @@
+"""The selector pane: one row per config field, driven by keys alone.
+
+A selector never changes the config itself: it posts `Selector.Changed` with the
+field and the value it proposes, and the app decides. After every change the app
+calls `SelectorPane.show(config)`, so what the pane shows is always the config.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Callable
+
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.widget import Widget
+
+from initscope.report import fmt
+from initscope.sim.activations import ACTIVATIONS
+from initscope.sim.config import (
+    BIAS_MODES,
+    DISTRIBUTIONS,
+    DTYPES,
+    FAN_MODES,
+    INPUT_DISTS,
+    Config,
+)
+from initscope.sim.schemes import SCHEMES
+
+
+@dataclass(frozen=True)
+class Field:
+    """How one config field is shown and stepped."""
+
+    name: str
+    label: str
+    choices: tuple = ()  # a closed list to cycle through
+    ladder: tuple = ()  # numbers to step along; exact values are typed with Enter
+    integer: bool = False
+    visible: Callable[[Config], bool] = lambda c: True
+
+
+def _uses(param: str) -> Callable[[Config], bool]:
+    return lambda c: param in SCHEMES[c.scheme].params
+
+
+FIELDS: list[Field] = [
+    Field("scheme", "Scheme", choices=tuple(SCHEMES)),
+    Field("std", "  std", ladder=(0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.3, 1.0, 3.0),
+          visible=_uses("std")),
+    Field("bound", "  bound", ladder=(0.001, 0.01, 0.05, 0.1, 0.3, 1.0, 3.0),
+          visible=_uses("bound")),
+    Field("value", "  value", ladder=(-0.1, -0.01, 0.0, 0.001, 0.01, 0.1, 1.0),
+          visible=_uses("value")),
+    Field("mode", "  mode", choices=FAN_MODES, visible=_uses("mode")),
+    Field("distribution", "  dist", choices=DISTRIBUTIONS, visible=_uses("distribution")),
+    Field("scale", "  scale", ladder=(0.5, 1.0, 2.0, 3.0), visible=_uses("scale")),
+    Field("gain", "Gain", ladder=(0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 5 / 3, 2.0, 3.0)),
+    Field("activation", "Activation", choices=tuple(ACTIVATIONS)),
+    Field("slope", "  slope", ladder=(0.0, 0.01, 0.1, 0.2, 0.3, 0.5),
+          visible=lambda c: c.activation == "leaky_relu"),
+    Field("depth", "Depth", integer=True,
+          ladder=(1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 500, 1000)),
+    Field("width", "Width", integer=True,
+          ladder=(2, 4, 8, 16, 32, 64, 100, 128, 256, 500, 1000, 2000, 4096, 8192)),
+    Field("bias", "Bias", choices=BIAS_MODES),
+    Field("bias_value", "  value", ladder=(-1.0, -0.1, -0.01, 0.0, 0.01, 0.1, 0.5, 1.0),
+          visible=lambda c: c.bias in ("constant", "normal")),
+    Field("seed", "Seed", integer=True),
+    Field("batch", "Batch", integer=True,
+          ladder=(1, 10, 32, 100, 256, 500, 1000, 2000, 5000, 10000, 65536)),
+    Field("inputs", "Inputs", integer=True,
+          ladder=(1, 2, 8, 32, 100, 256, 500, 1000, 2000, 4096, 8192)),
+    Field("input_dist", "Input", choices=INPUT_DISTS),
+    Field("dtype", "Dtype", choices=DTYPES),
+]
+FIELDS_BY_NAME = {f.name: f for f in FIELDS}
+
+
+def current(cfg: Config, name: str):
+    value = getattr(cfg, name)
+    return value[0] if name == "width" else value
+
+
+def show_value(cfg: Config, name: str) -> str:
+    if name == "width" and len(cfg.width) > 1:
+        return ",".join(map(str, cfg.width))
+    value = current(cfg, name)
+    if name == "gain" and abs(value - 5 / 3) < 1e-12:
+        return "5/3"
+    return fmt(value) if isinstance(value, float) else str(value)
+
+
+def stepped(f: Field, value, delta: int):
+    """The value `delta` steps from `value`: the next choice, or the next rung of the
+    ladder above (below) a value that lies between rungs."""
+    if f.choices:
+        i = f.choices.index(value) if value in f.choices else 0
+        return f.choices[(i + delta) % len(f.choices)]
+    if not f.ladder:
+        return max(0, value + delta)
+    rungs = list(f.ladder)
+    if delta > 0:
+        i = bisect.bisect_right(rungs, value + 1e-12)
+        return rungs[min(i, len(rungs) - 1)]
+    i = bisect.bisect_left(rungs, value - 1e-12) - 1
+    return rungs[max(i, 0)]
+
+
+def as_config_value(name: str, value):
+    """The value as the config stores it (width is a tuple)."""
+    return (int(value),) if name == "width" else value
+
+
+class Selector(Widget, can_focus=True):
+    """One field: `label  ‹ value ›`. Left/right step, Enter types an exact value."""
+
+    BINDINGS = [
+        Binding("left,minus", "step(-1)", "previous", show=False),
+        Binding("right,plus,equals_sign", "step(1)", "next", show=False),
+        Binding("enter", "edit", "type a value", show=False),
+    ]
+
+    class Changed(Message):
+        """The user asks for `field` to become `value`."""
+
+        def __init__(self, field: str, value) -> None:
+            super().__init__()
+            self.field = field
+            self.value = value
+
+    class EditRequested(Message):
+        def __init__(self, field: str) -> None:
+            super().__init__()
+            self.field = field
+
+    def __init__(self, spec: Field, cfg: Config) -> None:
+        super().__init__(id=f"sel-{spec.name}", classes="selector")
+        self.spec = spec
+        self.cfg = cfg
+        self.tooltip = f"{spec.label.strip()}: left/right to step, Enter to type a value"
+
+    def render(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(f"{self.spec.label:<11}", style="" if self.spec.label[0] == " " else "bold")
+        text.append("‹ " if self.has_focus else "  ", style="dim")
+        text.append(show_value(self.cfg, self.spec.name))
+        text.append(" ›" if self.has_focus else "", style="dim")
+        return text
+
+    def show(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.display = self.spec.visible(cfg)
+        self.refresh()
+
+    def action_step(self, delta: int) -> None:
+        value = stepped(self.spec, current(self.cfg, self.spec.name), delta)
+        self.post_message(self.Changed(self.spec.name, as_config_value(self.spec.name, value)))
+
+    def action_edit(self) -> None:
+        self.post_message(self.EditRequested(self.spec.name))
+
+    def on_click(self, event: events.Click) -> None:
+        self.focus()
+
+    def on_focus(self, event: events.Focus) -> None:
+        self.refresh()
+
+    def on_blur(self, event: events.Blur) -> None:
+        self.refresh()
+
+
+class SelectorPane(VerticalScroll, can_focus=False):
+    """All selectors, top to bottom; up/down move between them."""
+
+    BINDINGS = [
+        Binding("up,k", "app.focus_previous", "previous field", show=False),
+        Binding("down,j", "app.focus_next", "next field", show=False),
+    ]
+
+    def __init__(self, cfg: Config) -> None:
+        super().__init__(id="selectors")
+        self.cfg = cfg
+        self.border_title = "Experiment"
+
+    def compose(self):
+        for spec in FIELDS:
+            selector = Selector(spec, self.cfg)
+            selector.display = spec.visible(self.cfg)
+            yield selector
+
+    def show(self, cfg: Config) -> None:
+        self.cfg = cfg
+        for selector in self.query(Selector):
+            selector.show(cfg)

@@ -1,0 +1,75 @@
+"""Mean and std of every layer as sparklines, measured beside the theory's prediction."""
+
+from __future__ import annotations
+
+import math
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Label, Sparkline
+
+from initscope.report import fmt
+
+# (row id, label, has a theory row, drawn on a log scale)
+ROWS = [
+    ("act-mean", "act mean", False, False),
+    ("act-std", "act std", True, True),
+    ("grad-mean", "grad mean", False, False),
+    ("grad-std", "grad std", True, True),
+]
+
+
+def clean(values: list[float | None], log: bool = False) -> list[float]:
+    """Sparkline cannot draw NaN, inf or gaps: those become the lowest value drawn.
+    Stds are drawn as log10, so a collapse by 10^6 reads as a straight slope."""
+    if log:
+        values = [math.log10(v) if v is not None and v > 0 and math.isfinite(v) else None
+                  for v in values]
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    floor = min(finite) if finite else 0.0
+    return [v if v is not None and math.isfinite(v) else floor for v in values]
+
+
+def ends(values: list[float | None]) -> str:
+    present = [v for v in values if v is not None]
+    if not present:
+        return "-"
+    return f"{fmt(present[0], 3)}→{fmt(present[-1], 3)}"
+
+
+class SparklineRow(Horizontal):
+    def __init__(self, row_id: str, label: str, with_theory: bool) -> None:
+        super().__init__(id=row_id, classes="spark-row")
+        self.label = label
+        self.with_theory = with_theory
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.label, classes="spark-label")
+        yield Sparkline([], classes="spark measured")
+        if self.with_theory:
+            yield Sparkline([], classes="spark theory")
+        yield Label("", classes="spark-ends")
+
+
+class SparklinePanel(Vertical):
+    """Four rows: activation mean and std, gradient mean and std, across layers."""
+
+    def __init__(self) -> None:
+        super().__init__(id="sparklines")
+        self.border_title = "Across layers: measured | theory (std rows: log10 scale)"
+
+    def compose(self) -> ComposeResult:
+        for row_id, label, theory, log in ROWS:
+            yield SparklineRow(row_id, f"{label}{' log' if log else ''}", theory)
+
+    def show(self, series: dict[str, tuple[list, list | None]]) -> None:
+        """`series[row id]` = (measured values, theory values or None), one per layer."""
+        for row_id, _, _, log in ROWS:
+            row = self.query_one(f"#{row_id}", SparklineRow)
+            measured, theory = series.get(row_id, ([], None))
+            row.query_one(".measured", Sparkline).data = clean(measured, log)
+            text = ends(measured)
+            if row.with_theory:
+                row.query_one(".theory", Sparkline).data = clean(theory or [], log)
+                text += f" | {ends(theory)}" if theory else " | no theory"
+            row.query_one(".spark-ends", Label).update(text)
