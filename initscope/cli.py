@@ -90,8 +90,14 @@ def main_callback(
 ) -> None:
     """With no command: open the app on the given config (the course demo by default)."""
     if ctx.invoked_subcommand is not None:
-        ctx.obj = config
         return
+    from initscope.sim import MemoryBudgetError
+    from initscope.sim.memory import check_budget
+
+    try:
+        check_budget(config)
+    except MemoryBudgetError as e:
+        raise UsageProblem(str(e)) from None
     from initscope.tui.app import InitScopeApp
 
     InitScopeApp(config=config, theme_name=theme).run()

@@ -99,8 +99,12 @@ class InitScopeApp(App):
     config: reactive[Config] = reactive(Config, init=False)
     view: reactive[str] = reactive("activation", init=False)
 
-    def __init__(self, config: Config | None = None, theme_name: str | None = None) -> None:
+    def __init__(self, config: Config | None = None, theme_name: str | None = None,
+                 timings: bool = True) -> None:
+        """`timings=False` keeps run times off the screen (for snapshot tests)."""
         super().__init__()
+        self.timings = timings
+        self.plots_key: tuple | None = None
         self.set_reactive(InitScopeApp.config, validate(config or Config()))
         self.requested_theme = theme_name
         self.sim = Simulator()
@@ -302,7 +306,8 @@ class InitScopeApp(App):
         with self.batch_update():
             self.query_one(SparklinePanel).show(display.series)
             self.query_one(LayerTable).show(display.table)
-            self._set_status(display.summary, warnings=display.result.warnings)
+            summary = display.summary if self.timings else display.summary.split(" — ")[0]
+            self._set_status(summary, warnings=display.result.warnings)
         self.request_plots()
 
     def on_simulation_failed(self, message: SimulationFailed) -> None:
@@ -327,8 +332,8 @@ class InitScopeApp(App):
             return
         grid = self.query_one(HistogramGrid)
         width, height = grid.cell_size()
-        request = PlotRequest(self.shown.result, self.view, tuple(grid.visible_layers()), width, height,
-                              self._plot_colors())
+        request = PlotRequest(self.shown.result, self.view, tuple(grid.visible_layers()),
+                              width, height, self._plot_colors())
         if self.plot_request is not None and self.plot_request.key() == request.key():
             return
         self.plot_request = request
@@ -344,11 +349,18 @@ class InitScopeApp(App):
         if self.plot_request is None or message.request.key() != self.plot_request.key():
             return
         self.query_one(HistogramGrid).show_plots(message.texts)
+        self.plots_key = message.request.key()
 
     @on(HistogramGrid.LayoutChanged)
     def _grid_changed(self) -> None:
         self._set_titles()
         self.request_plots()
+
+    def settled(self) -> bool:
+        """True once the screen shows the current config's complete numbers and plots."""
+        return (self.shown is not None and self.shown.config == self.config
+                and self.shown.result.phase == "complete" and self.plot_request is not None
+                and self.plots_key == self.plot_request.key())
 
     # ---- text around the plots --------------------------------------------------------
 

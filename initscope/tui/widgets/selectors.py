@@ -8,8 +8,8 @@ calls `SelectorPane.show(config)`, so what the pane shows is always the config.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from rich.text import Text
 from textual import events

@@ -1,0 +1,59 @@
+"""Shared helpers for the pilot tests."""
+
+from __future__ import annotations
+
+from textual.worker import WorkerCancelled
+
+from initscope.sim import Config, Simulator
+from initscope.tui.app import InitScopeApp
+from initscope.tui.display import table_rows
+from initscope.tui.widgets.table import LayerTable
+
+SMALL = Config(depth=6, width=(64,), inputs=32, batch=128)
+
+
+async def settle(app: InitScopeApp, pilot, rounds: int = 50) -> None:
+    """Wait for workers, and the messages they post, until the screen is current."""
+    for _ in range(rounds):
+        try:
+            await app.workers.wait_for_complete()
+        except WorkerCancelled:
+            pass  # superseded by a newer worker: that is the point of exclusive workers
+        await pilot.pause()
+        if app.settled() and not app.workers:
+            return
+    raise AssertionError("the app did not settle on the current config")
+
+
+def screen_rows(app: InitScopeApp) -> list[tuple[str, ...]]:
+    table = app.query_one(LayerTable)
+    return [tuple(str(c) for c in table.get_row_at(i)) for i in range(table.row_count)]
+
+
+def core_rows(cfg: Config) -> list[tuple[str, ...]]:
+    return table_rows(Simulator().run(cfg))
+
+
+def plot_titles(app: InitScopeApp) -> list[str]:
+    from initscope.tui.widgets.histograms import HistogramPlot
+
+    return [str(p.render()).split("\n")[0] for p in app.query(HistogramPlot) if p.display]
+
+
+_CHARS = {"left_square_bracket": "[", "right_square_bracket": "]",
+          "left_curly_bracket": "{", "right_curly_bracket": "}", "question_mark": "?"}
+
+
+async def burst(app: InitScopeApp, keys: list[str]) -> None:
+    """Send key presses as fast as a person hammering the keyboard: queued at once,
+    without waiting for the app to catch up (unlike `pilot.press`)."""
+    import asyncio
+
+    from textual import events
+
+    for key in keys:
+        char = _CHARS.get(key, key if len(key) == 1 else None)
+        event = events.Key(key, char)
+        event.set_sender(app)
+        app._driver.send_message(event)
+        await asyncio.sleep(0)

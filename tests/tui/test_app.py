@@ -1,0 +1,214 @@
+"""The app driven by key presses, as a person would, checked against the core."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from initscope.presets import PRESETS
+from initscope.sim import Config, Simulator
+from initscope.sim.memory import budget_bytes, estimate
+from initscope.tui.app import InitScopeApp
+from initscope.tui.display import VIEWS, plot_title
+from initscope.tui.screens import EditScreen, HelpScreen
+from initscope.tui.widgets.sparklines import SparklinePanel
+from tests.tui.helpers import SMALL, burst, core_rows, plot_titles, screen_rows, settle
+
+
+async def test_starts_on_the_course_demo():
+    app = InitScopeApp()
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(app, pilot)
+        assert app.config == Config()
+        assert screen_rows(app) == core_rows(Config())
+        status = str(app.query_one("#status").render())
+        assert "activations collapse toward 0" in status and "forward + backward in" in status
+        result = Simulator().run(Config())
+        assert plot_titles(app)[:3] == [plot_title(result, i, "activation").plain
+                                        for i in range(3)]
+
+
+@pytest.mark.parametrize("key,field,expect", [
+    ("s", "scheme", "uniform"), ("S", "scheme", "constant"),
+    ("a", "activation", "sigmoid"), ("A", "activation", "linear"),
+    ("right_square_bracket", "depth", 10), ("left_square_bracket", "depth", 5),
+    ("right_curly_bracket", "width", (100,)), ("left_curly_bracket", "width", (32,)),
+    ("g", "gain", 1.1), ("G", "gain", 0.9),
+    ("b", "bias", "zeros"), ("r", "seed", 1), ("x", "hist_range", "layer"),
+])
+async def test_each_key_changes_its_field_and_the_screen_follows(key, field, expect):
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(app, pilot)
+        await pilot.press(key)
+        await settle(app, pilot)
+        assert getattr(app.config, field) == expect
+        assert app.config == SMALL.replace(**{field: expect})
+        assert screen_rows(app) == core_rows(app.config)
+
+
+async def test_selectors_work_by_keys_alone():
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(app, pilot)
+        assert app.focused.id == "sel-scheme"
+        await pilot.press("right")  # scheme: normal -> uniform
+        await settle(app, pilot)
+        assert app.config.scheme == "uniform"
+        await pilot.press("down", "right")  # the bound selector now follows the scheme
+        await settle(app, pilot)
+        assert app.focused.id == "sel-bound" and app.config.bound == 0.1
+        await pilot.press("enter")
+        assert isinstance(app.screen, EditScreen)
+        await pilot.press(*"0.25", "enter")
+        await settle(app, pilot)
+        assert app.config.bound == 0.25
+        assert screen_rows(app) == core_rows(app.config)
+
+
+async def test_a_bad_typed_value_changes_nothing():
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(app, pilot)
+        app.query_one("#sel-depth").focus()
+        for text in ("0", "abc"):
+            await pilot.press("enter", *text, "enter")
+            await settle(app, pilot)
+            assert app.config == SMALL
+        assert "depth must be between" in str(app.query_one("#status").render())
+
+
+async def test_a_config_over_the_memory_budget_is_refused():
+    start = SMALL.replace(memory_limit=0.02)  # a 20 MiB budget keeps the test light
+    app = InitScopeApp(start)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        for _ in range(8):
+            await pilot.press("right_curly_bracket")
+            await settle(app, pilot)
+        # the widths that fit were taken; the first one that does not was refused
+        assert app.config.width > start.width
+        assert estimate(app.config).total <= budget_bytes(app.config)
+        status = str(app.query_one("#status").render())
+        assert "limit 20.5 MiB" in status and "lower the width" in status
+        assert screen_rows(app) == core_rows(app.config)
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.name)
+async def test_preset_keys(preset):
+    app = InitScopeApp(SMALL.replace(scheme="orthogonal", activation="selu", gain=2.0))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press(preset.key)
+        await settle(app, pilot)
+        expected = preset.apply(SMALL.replace(scheme="orthogonal", activation="selu", gain=2.0))
+        assert app.config == expected
+        assert screen_rows(app) == core_rows(expected)
+
+
+async def test_views_cycle_and_show_their_quantity():
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(app, pilot)
+        result = Simulator().run(SMALL)
+        for view in VIEWS[1:] + VIEWS[:1]:
+            await pilot.press("v")
+            await settle(app, pilot)
+            assert app.view == view
+            assert plot_titles(app)[0] == plot_title(result, 0, view).plain
+
+
+async def test_deep_networks_page_through_every_layer():
+    app = InitScopeApp(SMALL.replace(depth=50, width=(16,)))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(app, pilot)
+        seen = set()
+        for _ in range(60):
+            seen.update(int(t.split()[0][1:]) for t in plot_titles(app))
+            await pilot.press("pagedown")
+            await settle(app, pilot)
+        assert seen == set(range(1, 51))
+
+
+async def test_help_screen_lists_every_binding():
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        listed = {description for _, description in app.screen.rows}
+        assert {b.description for b in app.BINDINGS} <= listed
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_command_palette_runs_initscope_commands():
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(app, pilot)
+        for query, check in [
+            ("Scheme: he_normal", lambda: app.config.scheme == "he_normal"),
+            ("Activation: gelu", lambda: app.config.activation == "gelu"),
+            ("View: Weight gradients", lambda: app.view == "weight_gradient"),
+            ("Theme: projector", lambda: app.theme == "projector"),
+            ("Preset 5", lambda: app.config.scheme == "he_normal"
+             and app.config.activation == "relu"),
+        ]:
+            await pilot.press("ctrl+p")
+            await pilot.press(*query)
+            await pilot.pause(0.3)  # the palette searches in the background
+            await pilot.press("enter")
+            await settle(app, pilot)
+            assert check(), query
+        assert screen_rows(app) == core_rows(app.config)
+
+
+async def test_theme_switching_recolors_the_plots():
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(app, pilot)
+        before = app.plot_request.colors
+        app.theme = "initscope-light"
+        await pilot.pause()
+        await settle(app, pilot)
+        assert app.plot_request.colors != before
+        assert app.plot_request.colors[0] == "#005A9C"
+        await pilot.press("t")
+        await settle(app, pilot)
+        assert app.theme != "initscope-light"
+
+
+async def test_sparklines_carry_the_core_numbers():
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(app, pilot)
+        from textual.widgets import Sparkline
+        result = Simulator().run(SMALL)
+        spark = app.query_one(SparklinePanel).query_one("#act-std").query_one(".measured",
+                                                                            Sparkline)
+        import math
+        expected = [math.log10(lay.activation.std) for lay in result.layers]
+        assert list(spark.data) == pytest.approx(expected)
+
+
+async def test_a_burst_of_random_keys_ends_on_the_last_config():
+    keys = ["s", "S", "a", "A", "left_square_bracket", "right_square_bracket", "g", "G", "b",
+            "r", "v", "x", "1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "pagedown",
+            "pageup", "up", "down", "left", "right", "left_curly_bracket"]
+    rng = random.Random(7)
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await burst(app, [rng.choice(keys) for _ in range(200)])
+        await settle(app, pilot, rounds=200)
+        assert screen_rows(app) == core_rows(app.config)
+        assert app.shown.config == app.config
+
+
+async def test_quit_key_exits_mid_run():
+    app = InitScopeApp(Config(depth=200, width=(1000,), batch=1000))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("q")
+    assert app.return_code == 0
