@@ -24,8 +24,13 @@ from initscope.sim.activations import ACTIVATIONS, Activation
 from initscope.sim.config import Config
 from initscope.sim.schemes import SCHEMES, bias_spec
 
-_QUAD_POINTS = 160
+_QUAD_POINTS = 24  # Gauss-Legendre nodes per piece
 _QUAD_LIMIT = 12.0  # standard deviations: the Gaussian weight beyond is < 1e-32
+# Where activations change character, in z. The integral is split at these points
+# (mapped to standard units) as well as at every standard deviation, so a narrow
+# feature of phi (tanh's slope around 0 when z is spread over +-50) and a narrow
+# Gaussian are both resolved.
+_Z_FEATURES = (-16.0, -8.0, -4.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 
 @dataclass(frozen=True)
@@ -99,10 +104,10 @@ def gaussian_moments(act: Activation, mu: float, sd: float, slope: float = 0.01)
         d = act.slope_of(z, slope)
         return np.stack([a, a * a, d * d])
 
-    cuts = [-_QUAD_LIMIT, _QUAD_LIMIT]
-    kink = -mu / sd
-    if act.kink and -_QUAD_LIMIT < kink < _QUAD_LIMIT:
-        cuts.insert(1, kink)
+    # the kink (at z = 0) is among the feature points, so each piece is smooth
+    cuts = {float(t) for t in np.arange(-_QUAD_LIMIT, _QUAD_LIMIT + 1.0)}
+    cuts.update(t for t in ((z - mu) / sd for z in _Z_FEATURES) if -_QUAD_LIMIT < t < _QUAD_LIMIT)
+    cuts = sorted(cuts)
     total = sum(_integrate(rows, a, b) for a, b in zip(cuts[:-1], cuts[1:]))
     return Moments(float(total[0]), float(total[1]), float(total[2]))
 

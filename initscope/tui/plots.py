@@ -34,7 +34,7 @@ def histogram_text(counts: tuple[int, ...], edges: tuple[float, ...], width: int
     if max(counts) == 0:
         fig.ylim(0, 1)
     mid = (edges[0] + edges[-1]) / 2
-    fig.xticks([0, (bins - 1) / 2, bins - 1], [fmt(edges[0]), fmt(mid), fmt(edges[-1])])
+    fig.xticks([0, (bins - 1) / 2, bins - 1], [fmt(edges[0], 3), fmt(mid, 3), fmt(edges[-1], 3)])
     fig.yticks([])
     plain = _ANSI.sub("", fig.build()).rstrip("\n")
     text = Text(plain, style=axis, no_wrap=True, overflow="crop")

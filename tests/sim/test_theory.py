@@ -73,3 +73,12 @@ def test_measurement_follows_prediction_at_width_1000(activation, scheme, gain, 
 def test_theory_is_withheld_for_constant_weights():
     assert predict_layers(Config(scheme="constant", value=0.1)) is None
     assert predict_layers(Config(scheme="zeros", bias="constant", bias_value=0.5)) is not None
+
+
+def test_saturated_tanh_gradients_grow_as_predicted():
+    # N(0, 1) weights at width 500: pre-activations spread over +-22, so phi' is a narrow
+    # spike; gradients grow about 3.5x per layer going down, and the theory must say so
+    result = Simulator().run(Config(std=1.0))
+    for lay in result.layers:
+        assert lay.gradient.std == pytest.approx(lay.theory.gradient_std, rel=0.05)
+    assert result.layers[0].gradient.std > 1e4
