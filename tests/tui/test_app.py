@@ -188,7 +188,7 @@ async def test_sparklines_carry_the_core_numbers():
         spark = app.query_one(SparklinePanel).query_one("#act-std").query_one(".measured",
                                                                             Sparkline)
         import math
-        expected = [math.log10(lay.activation.std) for lay in result.layers]
+        expected = [math.log10(float(f"{lay.activation.std:.3g}")) for lay in result.layers]
         assert list(spark.data) == pytest.approx(expected)
 
 

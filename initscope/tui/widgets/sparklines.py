@@ -22,9 +22,10 @@ ROWS = [
 def clean(values: list[float | None], log: bool = False) -> list[float]:
     """Sparkline cannot draw NaN, inf or gaps: those become the lowest value drawn.
     Stds are drawn as log10, so a collapse by 10^6 reads as a straight slope."""
+    # 3 significant digits: float noise in a constant series must not draw as a slope
+    values = [float(f"{v:.3g}") if v is not None and math.isfinite(v) else None for v in values]
     if log:
-        values = [math.log10(v) if v is not None and v > 0 and math.isfinite(v) else None
-                  for v in values]
+        values = [math.log10(v) if v is not None and v > 0 else None for v in values]
     finite = [v for v in values if v is not None and math.isfinite(v)]
     floor = min(finite) if finite else 0.0
     return [v if v is not None and math.isfinite(v) else floor for v in values]
