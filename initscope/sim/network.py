@@ -174,20 +174,26 @@ class _Run:
         if self.cancel is not None and self.cancel.is_set():
             raise Cancelled()
 
-    def _draw_keys(self) -> set[tuple]:
-        c, dt, key = self.cfg, self.dt, DrawCache.key_of
-        keys = {key(NORMAL, c.seed, "input", 0, (c.batch, c.inputs), dt),
-                key(NORMAL, c.seed, "upstream", 0, (c.batch, c.widths()[-1]), dt)}
-        if c.input_dist == "uniform":
-            keys.add(key(UNIFORM, c.seed, "input", 0, (c.batch, c.inputs), dt))
+    def _draws_needed(self) -> list[tuple]:
+        """(kind, seed, purpose, layer, shape, dtype) of every draw this run reads."""
+        c, dt = self.cfg, self.dt
+        out = [(kind, c.seed, purpose, 0, shape, dt) for kind, purpose, shape in (
+            (UNIFORM if c.input_dist == "uniform" else NORMAL, "input", (c.batch, c.inputs)),
+            (NORMAL, "upstream", (c.batch, c.widths()[-1])),
+        )]
         for i, (w, b) in enumerate(zip(self.wspecs, self.bspecs)):
-            shape = (w.fan_in, w.fan_out)
             if w.basis != ONES:
-                keys.add(key(NORMAL, c.seed, "weight", i, shape, dt))
-                keys.add(key(w.basis, c.seed, "weight", i, shape, dt))
+                out.append((w.basis, c.seed, "weight", i, (w.fan_in, w.fan_out), dt))
             if b.scale:
-                keys.add(key(NORMAL, c.seed, "bias", i, (w.fan_out,), dt))
-                keys.add(key(b.basis, c.seed, "bias", i, (w.fan_out,), dt))
+                out.append((b.basis, c.seed, "bias", i, (w.fan_out,), dt))
+        return out
+
+    def _draw_keys(self) -> set[tuple]:
+        """Cache keys of the draws this run reads and of the normal draws they come from."""
+        keys = set()
+        for kind, *rest in self._draws_needed():
+            keys.add(DrawCache.key_of(kind, *rest))
+            keys.add(DrawCache.key_of(NORMAL, *rest))
         return keys
 
     def _input(self) -> np.ndarray:
@@ -214,6 +220,7 @@ class _Run:
         start = time.perf_counter()
         cfg = self.cfg
         self.buf = self.sim._prepare(cfg, self._draw_keys())
+        self.sim.draws.prefetch(self._draws_needed())
         theory = predict_layers(cfg)
         layers = []
         for i, w in enumerate(self.wspecs):
