@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual.content import Content
 
 from initscope.report import TABLE, fmt, fmt_percent, rows
 from initscope.sim.network import COMPLETE, RunResult
@@ -30,6 +31,8 @@ class Display:
 
     result: RunResult
     table: list[tuple[str, ...]]
+    table_header: Content
+    table_body: Content
     series: dict[str, tuple[list, list | None]]
     summary: str
 
@@ -50,8 +53,11 @@ class PlotRequest:
     colors: tuple[str, str]  # bar, axis
 
     def key(self) -> tuple:
-        return (id(self.result), self.result.phase, self.view, self.layers, self.width,
-                self.height, self.colors)
+        """What the plots depend on. Forward views look the same before and after the
+        backward pass, so the phase only matters for the gradient views."""
+        phase = self.result.phase if self.view not in FORWARD_VIEWS else None
+        return (self.result.config, phase, self.view, self.layers, self.width, self.height,
+                self.colors)
 
 
 def table_rows(result: RunResult) -> list[tuple[str, ...]]:
@@ -62,6 +68,24 @@ def table_rows(result: RunResult) -> list[tuple[str, ...]]:
             for _, key in TABLE
         ))
     return out
+
+
+THEORY_COLUMNS = {i for i, (header, _) in enumerate(TABLE) if header == "theory"}
+
+
+def table_text(table: list[tuple[str, ...]]) -> tuple[Content, Content]:
+    """Header and body of the per-layer table as aligned text; theory columns dimmed."""
+    headers = [h for h, _ in TABLE]
+    widths = [max(len(x) for x in col) for col in zip(headers, *table)]
+    header = Text("  ".join(h.rjust(w) for h, w in zip(headers, widths)), style="bold")
+    body = Text()
+    for n, row in enumerate(table):
+        if n:
+            body.append("\n")
+        for i, (cell, w) in enumerate(zip(row, widths)):
+            body.append(("  " if i else "") + cell.rjust(w),
+                        style="dim" if i in THEORY_COLUMNS else "")
+    return Content.from_rich_text(header), Content.from_rich_text(body)
 
 
 def sparkline_series(result: RunResult) -> dict[str, tuple[list, list | None]]:
@@ -93,7 +117,9 @@ def summary_line(result: RunResult) -> str:
 
 
 def build_display(result: RunResult) -> Display:
-    return Display(result, table_rows(result), sparkline_series(result), summary_line(result))
+    table = table_rows(result)
+    header, body = table_text(table)
+    return Display(result, table, header, body, sparkline_series(result), summary_line(result))
 
 
 def plot_title(result: RunResult, index: int, view: str) -> Text:
@@ -115,8 +141,8 @@ def plot_title(result: RunResult, index: int, view: str) -> Text:
     return title
 
 
-def plot_texts(request: PlotRequest) -> list[Text]:
-    """Title and histogram of every requested layer."""
+def plot_texts(request: PlotRequest) -> list[Content]:
+    """Title and histogram of every requested layer, as ready-to-draw Content."""
     from initscope.tui.plots import histogram_text
 
     out = []
@@ -129,6 +155,5 @@ def plot_texts(request: PlotRequest) -> list[Text]:
             body = histogram_text(tuple(summary.counts), tuple(summary.edges), request.width,
                                   request.height, bar, axis)
         text = Text("\n", no_wrap=True, overflow="crop").join([title, body])
-        text.no_wrap = True
-        out.append(text)
+        out.append(Content.from_rich_text(text))
     return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.text import Text
+from textual.content import Content
 from textual.message import Message
 
 from initscope.sim.config import Config
@@ -31,7 +31,7 @@ class SimulationFailed(Message):
 class PlotsReady(Message):
     """Plot text for one request; dropped if the request is no longer current."""
 
-    def __init__(self, request: PlotRequest, texts: list[Text]) -> None:
+    def __init__(self, request: PlotRequest, texts: list[Content]) -> None:
         super().__init__()
         self.request = request
         self.texts = texts

@@ -26,8 +26,8 @@ async def settle(app: InitScopeApp, pilot, rounds: int = 50) -> None:
 
 
 def screen_rows(app: InitScopeApp) -> list[tuple[str, ...]]:
-    table = app.query_one(LayerTable)
-    return [tuple(str(c) for c in table.get_row_at(i)) for i in range(table.row_count)]
+    """The per-layer table as drawn, split into cells."""
+    return [tuple(line.split()) for line in app.query_one(LayerTable).lines()]
 
 
 def core_rows(cfg: Config) -> list[tuple[str, ...]]:

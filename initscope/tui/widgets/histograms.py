@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 
-from rich.text import Text
 from textual.containers import Container
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Static
 
@@ -107,6 +107,6 @@ class HistogramGrid(Container, can_focus=False):
         for i, cell in enumerate(self._cells):
             cell.display = i < want
 
-    def show_plots(self, texts: list[Text]) -> None:
+    def show_plots(self, texts: list[Content]) -> None:
         for cell, text in zip(self._cells, texts):
-            cell.update(text)
+            cell.update(text, layout=False)  # same size: no layout pass needed

@@ -1,0 +1,100 @@
+"""Core speed against the matmul floor, on the configs the README reports.
+
+    python benchmarks/bench_core.py            # all cases, markdown table
+    python benchmarks/bench_core.py --quick    # the course config only
+
+Each case builds the floor (only the unavoidable matmuls) and times it round-robin
+with the core, in one process, so the ratio is what matters. When PyTorch is
+installed, an autograd version of the same work (forward, backward of the same
+upstream gradient, and the same per-layer statistics) is timed beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from initscope.bench import run_bench  # noqa: E402
+from initscope.sim import Config  # noqa: E402
+
+CASES = {
+    "course demo (tanh, 10 x 500, batch 1000)": Config(scheme="xavier_normal"),
+    "He ReLU, depth 100, width 1000, batch 1000": Config(
+        scheme="he_normal", activation="relu", depth=100, width=(1000,), inputs=1000),
+}
+
+
+def torch_autograd_seconds(cfg: Config, repeats: int) -> float | None:
+    """Median seconds of the same work written with PyTorch autograd, or None."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.manual_seed(cfg.seed)
+    fans = cfg.fans()
+    layers = [torch.nn.Linear(fi, fo, bias=False) for fi, fo in fans]
+    for layer in layers:
+        torch.nn.init.xavier_normal_(layer.weight)
+    act = {"tanh": torch.tanh, "relu": torch.relu}[cfg.activation]
+    x = torch.randn(cfg.batch, cfg.inputs)
+    upstream = torch.randn(cfg.batch, fans[-1][1])
+
+    def stats(t: torch.Tensor) -> None:
+        t = t.detach()
+        (t.mean().item(), t.std().item(), t.min().item(), t.max().item(),
+         torch.histc(t, bins=cfg.bins))
+
+    def once() -> None:
+        hs = []
+        h = x
+        for layer in layers:
+            z = layer(h)
+            stats(z)
+            h = act(z)
+            h.retain_grad()
+            stats(h)
+            hs.append(h)
+        h.backward(upstream)
+        for layer, h in zip(layers, hs):
+            stats(h.grad)
+            stats(layer.weight.grad)
+            layer.weight.grad = None
+
+    once()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        once()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the course config only")
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    print("| case | floor ms | changed setting | new seed | PyTorch autograd |")
+    print("|---|---:|---:|---:|---:|")
+    for name, cfg in list(CASES.items())[: 1 if args.quick else None]:
+        repeats = args.repeats if cfg.depth <= 10 else 3
+        rows = {r.name: r for r in run_bench(cfg, repeats)}
+        floor = rows["floor"].seconds
+        torch_s = torch_autograd_seconds(cfg, repeats) if cfg.activation in ("tanh", "relu") \
+            else None
+        torch_cell = f"{torch_s / floor:.2f}x" if torch_s else "not installed"
+        print(f"| {name} | {1000 * floor:.1f} | {rows['changed setting'].ratio:.2f}x "
+              f"| {rows['new seed'].ratio:.2f}x | {torch_cell} |")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak memory of this process: {peak:.0f} MiB; ratios are medians over the "
+          "floor measured in the same run")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Key press to screen, and the longest event-loop stall, measured headless.
+
+    python benchmarks/bench_ui.py
+
+For each case the app runs under Textual's headless driver at 160x50. A key that
+changes the gain is sent (as a terminal would send it, without waiting), and the
+clock stops when every visible histogram, the table and the sparklines show the new
+config's complete numbers. Meanwhile a probe task asks the event loop to wake it
+every 5 ms; how late it wakes is the stall a person would feel as a frozen screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from textual import events  # noqa: E402
+
+from initscope.sim import Config  # noqa: E402
+from initscope.tui.app import InitScopeApp  # noqa: E402
+
+CASES = {
+    "course demo (depth 10)": Config(scheme="xavier_normal"),
+    "depth 50": Config(scheme="xavier_normal", depth=50),
+}
+PRESSES = 15
+PROBE = 0.005
+
+
+async def wait_until(condition, timeout: float = 60.0) -> None:
+    end = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > end:
+            raise TimeoutError("the app did not catch up")
+        await asyncio.sleep(0.0005)
+
+
+async def measure(cfg: Config) -> dict:
+    app = InitScopeApp(cfg, timings=False)
+    latencies, core_times, lags = [], [], []
+    async with app.run_test(size=(160, 50)):
+        await wait_until(app.settled)
+        running = True
+
+        async def probe() -> None:
+            while running:
+                t = time.perf_counter()
+                await asyncio.sleep(PROBE)
+                lags.append(time.perf_counter() - t - PROBE)
+
+        task = asyncio.create_task(probe())
+        for i in range(PRESSES):
+            key = "g" if i % 2 == 0 else "G"
+            before = app.config
+            start = time.perf_counter()
+            event = events.Key(key, key)
+            event.set_sender(app)
+            app._driver.send_message(event)
+            await wait_until(lambda before=before: app.config != before and app.settled())
+            latencies.append(time.perf_counter() - start)
+            core_times.append(app.shown.result.seconds)
+            await asyncio.sleep(0.05)
+        running = False
+        await task
+    return {
+        "key to screen ms": 1000 * statistics.median(latencies),
+        "core run ms": 1000 * statistics.median(core_times),
+        "overhead ms": 1000 * statistics.median(a - b for a, b in zip(latencies, core_times)),
+        "longest stall ms": 1000 * max(lags),
+    }
+
+
+def main() -> None:
+    print("| case | key to screen | core run | overhead | longest stall |")
+    print("|---|---:|---:|---:|---:|")
+    for name, cfg in CASES.items():
+        r = asyncio.run(measure(cfg))
+        print(f"| {name} | {r['key to screen ms']:.0f} ms | {r['core run ms']:.0f} ms "
+              f"| {r['overhead ms']:.0f} ms | {r['longest stall ms']:.0f} ms |")
+
+
+if __name__ == "__main__":
+    main()
