@@ -312,7 +312,7 @@ class InitScopeApp(App):
         self.shown = display
         with self.batch_update():
             self.query_one(SparklinePanel).show(display.series)
-            self.query_one(LayerTable).show(display.table_header, display.table_body)
+            self.query_one(LayerTable).show(display.table_text)
             summary = display.summary if self.timings else display.summary.split(" — ")[0]
             self._set_status(summary, warnings=display.result.warnings)
         self.request_plots()

@@ -31,8 +31,7 @@ class Display:
 
     result: RunResult
     table: list[tuple[str, ...]]
-    table_header: Content
-    table_body: Content
+    table_text: Content
     series: dict[str, tuple[list, list | None]]
     summary: str
 
@@ -73,19 +72,17 @@ def table_rows(result: RunResult) -> list[tuple[str, ...]]:
 THEORY_COLUMNS = {i for i, (header, _) in enumerate(TABLE) if header == "theory"}
 
 
-def table_text(table: list[tuple[str, ...]]) -> tuple[Content, Content]:
-    """Header and body of the per-layer table as aligned text; theory columns dimmed."""
+def table_text(table: list[tuple[str, ...]]) -> Content:
+    """The per-layer table as aligned text: a bold header, theory columns dimmed."""
     headers = [h for h, _ in TABLE]
     widths = [max(len(x) for x in col) for col in zip(headers, *table)]
-    header = Text("  ".join(h.rjust(w) for h, w in zip(headers, widths)), style="bold")
-    body = Text()
-    for n, row in enumerate(table):
-        if n:
-            body.append("\n")
+    text = Text("  ".join(h.rjust(w) for h, w in zip(headers, widths)), style="bold")
+    for row in table:
+        text.append("\n")
         for i, (cell, w) in enumerate(zip(row, widths)):
-            body.append(("  " if i else "") + cell.rjust(w),
+            text.append(("  " if i else "") + cell.rjust(w),
                         style="dim" if i in THEORY_COLUMNS else "")
-    return Content.from_rich_text(header), Content.from_rich_text(body)
+    return Content.from_rich_text(text)
 
 
 def sparkline_series(result: RunResult) -> dict[str, tuple[list, list | None]]:
@@ -118,8 +115,8 @@ def summary_line(result: RunResult) -> str:
 
 def build_display(result: RunResult) -> Display:
     table = table_rows(result)
-    header, body = table_text(table)
-    return Display(result, table, header, body, sparkline_series(result), summary_line(result))
+    return Display(result, table, table_text(table), sparkline_series(result),
+                   summary_line(result))
 
 
 def plot_title(result: RunResult, index: int, view: str) -> Text:
