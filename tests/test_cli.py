@@ -96,3 +96,16 @@ def test_bench_prints_ratios(capsys):
     assert lines[0].split()[:3] == ["case", "median", "ms"]
     floor = next(line for line in lines if line.startswith("floor"))
     assert float(floor.split()[2]) == 1.0
+
+
+def test_through_typers_runner():
+    from typer.testing import CliRunner
+
+    from initscope.cli import app
+
+    result = CliRunner().invoke(app, ["report", "--format", "json", *TINY, "--bias", "constant",
+                                      "--bias-value", "0.1"])
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["config"]["bias"] == "constant" and data["config"]["bias_value"] == 0.1
+    assert data["layers"][0]["preactivation"]["mean"] == pytest.approx(0.1, abs=0.05)

@@ -67,7 +67,7 @@ def estimate(cfg: Config) -> Estimate:
     widths = cfg.widths()
     fans = cfg.fans()
     scheme = SCHEMES[cfg.scheme]
-    basis = {scheme.weight_spec(cfg, fi, fo).basis for fi, fo in fans[:1]}.pop()
+    basis = scheme.weight_spec(cfg, *fans[0]).basis  # one kind for every layer
     weights = sum(fi * fo for fi, fo in fans)
     copies = 0 if basis == ONES else 1 if basis == NORMAL else 2
     extra_qr = max(fi * fo for fi, fo in fans) * 8 * 3 if basis == "orthogonal" else 0

@@ -1,0 +1,27 @@
+"""The README documents every key, command, scheme and activation the code has."""
+
+from pathlib import Path
+
+from initscope.cli import app
+from initscope.sim.activations import ACTIVATIONS
+from initscope.sim.schemes import SCHEMES
+from initscope.tui.app import InitScopeApp
+
+README = (Path(__file__).parents[1] / "README.md").read_text()
+KEY_NAMES = {"left_square_bracket": "[", "right_square_bracket": "]",
+             "left_curly_bracket": "{", "right_curly_bracket": "}", "question_mark": "?",
+             "pagedown": "PageDown", "pageup": "PageUp", "ctrl+home": "ctrl+Home",
+             "ctrl+end": "ctrl+End"}
+
+
+def test_every_key_is_documented():
+    for binding in InitScopeApp.BINDINGS:
+        key = KEY_NAMES.get(binding.key, binding.key)
+        assert f"`{key}`" in README, key
+
+
+def test_every_command_scheme_and_activation_is_documented():
+    for command in app.registered_commands:
+        assert f"initscope {command.callback.__name__}" in README
+    for name in [*SCHEMES, *ACTIVATIONS]:
+        assert f"`{name}`" in README, name
