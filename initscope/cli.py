@@ -29,6 +29,7 @@ app = typer.Typer(
 )
 
 FORMATS = ("table", "json", "csv")
+TASKS = ("teacher", "spiral", "output")  # as in initscope.sim.training, kept light here
 
 
 class UsageProblem(Exception):
@@ -52,31 +53,48 @@ def _config_parameters() -> list[inspect.Parameter]:
     return params
 
 
-def config_from_options(values: dict[str, Any], base: Config | None = None) -> Config:
-    """A validated Config from option values; None means the default."""
+def config_from_options(values: dict[str, Any], preset: str | None = None) -> Config:
+    """A validated Config from option values (None: the default), on top of a preset."""
+    from initscope.presets import PRESETS_BY_NAME
+
+    base = Config()
+    if preset is not None:
+        if preset not in PRESETS_BY_NAME:
+            raise ConfigError(f"unknown preset {preset!r}; choose one of: "
+                              f"{', '.join(PRESETS_BY_NAME)}")
+        base = PRESETS_BY_NAME[preset].apply(base)
     changes = {k: v for k, v in values.items() if v is not None}
     if "width" in changes:
         changes["width"] = parse_width(changes["width"])
-    cfg = (base or Config()).replace(**changes)
-    return validate(cfg)
+    return validate(base.replace(**changes))
 
 
 def with_config(func: Callable) -> Callable:
     """Give a command every config option; it receives them as one `config`."""
     names = [f.name for f in dataclasses.fields(Config)]
     sig = inspect.signature(func)
-    own = [p for p in sig.parameters.values() if p.name != "config"]
+    wants_preset = "preset" in sig.parameters
+    own = [p for p in sig.parameters.values() if p.name not in ("config", "preset")]
 
     @functools.wraps(func)
     def wrapper(**kwargs):
         values = {n: kwargs.pop(n) for n in names}
+        preset = kwargs.pop("preset")
+        if wants_preset:
+            kwargs["preset"] = preset
         try:
-            kwargs["config"] = config_from_options(values)
+            kwargs["config"] = config_from_options(values, preset)
         except ConfigError as e:
             raise UsageProblem(str(e)) from None
         return func(**kwargs)
 
-    wrapper.__signature__ = sig.replace(parameters=own + _config_parameters())
+    preset = inspect.Parameter(
+        "preset", inspect.Parameter.KEYWORD_ONLY, default=None,
+        annotation=Annotated[str | None, typer.Option(
+            "--preset", help="start from a named preset (see the README); options override it",
+            show_default=False)],
+    )
+    wrapper.__signature__ = sig.replace(parameters=own + [preset] + _config_parameters())
     return wrapper
 
 
@@ -115,7 +133,7 @@ def _run_or_fail(cfg: Config):
 @app.command()
 @with_config
 def report(
-    format: Annotated[str, typer.Option("--format", "-f", click_type=click.Choice(FORMATS),
+    format: Annotated[str, typer.Option("--format", click_type=click.Choice(FORMATS),
                                         help="table, json or csv")] = "table",
     *,
     config: Config,
@@ -125,6 +143,39 @@ def report(
 
     result = _run_or_fail(config)
     typer.echo(render_report(result, format), nl=False)
+
+
+@app.command()
+@with_config
+def train(
+    steps: Annotated[int, typer.Option("--steps", help="SGD steps")] = 100,
+    task: Annotated[str | None, typer.Option(
+        "--task", click_type=click.Choice(TASKS), show_default=False,
+        help="teacher (regression; the default), spiral (2 classes), output (the output "
+             "is the loss; the default of --preset toy)")] = None,
+    lr: Annotated[float, typer.Option("--lr", help="learning rate")] = 0.01,
+    momentum: Annotated[float, typer.Option("--momentum", help="0 for plain SGD")] = 0.0,
+    batch_size: Annotated[int, typer.Option("--batch-size",
+                                            help="minibatch size (0: the full batch)")] = 0,
+    format: Annotated[str, typer.Option("--format", click_type=click.Choice(FORMATS),
+                                        help="table, json or csv")] = "table",
+    *,
+    config: Config,
+    preset: str | None = None,
+) -> None:
+    """Train the network with SGD and report loss, distinct units and std per step."""
+    from initscope.presets import PRESETS_BY_NAME
+    from initscope.report import render_train
+    from initscope.sim import MemoryBudgetError
+    from initscope.sim.training import TrainConfig, Trainer
+
+    task = task or (PRESETS_BY_NAME[preset].task if preset else "teacher")
+    tcfg = TrainConfig(task=task, steps=steps, lr=lr, momentum=momentum, batch_size=batch_size)
+    try:
+        records = Trainer(config, tcfg).run()
+    except (ConfigError, MemoryBudgetError) as e:
+        raise UsageProblem(str(e)) from None
+    typer.echo(render_train(config, tcfg, records, format), nl=False)
 
 
 @app.command()
@@ -153,7 +204,7 @@ def activations() -> None:
 @app.command()
 @with_config
 def bench(
-    repeats: Annotated[int, typer.Option("--repeats", "-r", min=1, max=100,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, max=100,
                                          help="timed runs per case")] = 5,
     *,
     config: Config,

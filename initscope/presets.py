@@ -16,11 +16,12 @@ _RESET = dict(std=0.01, gain=1.0, bias="auto", bias_value=0.01, mode="fan_in")
 
 @dataclass(frozen=True)
 class Preset:
-    key: str
+    key: str  # "" for presets reached only by name
     name: str
     title: str
     description: str
     changes: dict
+    task: str = "teacher"  # what training on this preset learns
 
     def apply(self, cfg: Config) -> Config:
         return cfg.replace(**{**_RESET, **self.changes})
@@ -55,6 +56,11 @@ PRESETS: list[Preset] = [
            "glorot_uniform weights, zero bias", dict(scheme="keras_dense")),
     Preset("0", "flax_dense", "Flax Dense default",
            "lecun_normal (truncated) weights, zero bias", dict(scheme="flax_dense")),
+    Preset("", "toy", "toy symmetry network",
+           "2 inputs, two hidden layers of 2 identity units, constant weights, the output "
+           "as the loss: w1 = w2, w3 = w4, w5 = ... = w8, w9 = w10 after every update",
+           dict(scheme="constant", value=0.5, bias="zeros", activation="linear", depth=2,
+                width=(2,), inputs=2, batch=4), task="output"),
 ]
 
 PRESETS_BY_NAME = {p.name: p for p in PRESETS}

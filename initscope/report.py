@@ -97,3 +97,59 @@ def render_csv(result: RunResult) -> str:
 
 def render_report(result: RunResult, format: str) -> str:
     return {"table": render_table, "json": render_json, "csv": render_csv}[format](result)
+
+
+# ---- training ------------------------------------------------------------------------
+
+TRAIN_LAYER_FIELDS = ("distinct_units", "dead_units", "activation_std", "gradient_std",
+                      "weight_change")
+
+
+def shown_steps(total: int) -> list[int]:
+    """1, 2, 5, 10, 20, 50, ... up to `total`, and `total` itself."""
+    out, base = [], 1
+    while base <= total:
+        out += [s for s in (base, 2 * base, 5 * base) if s <= total]
+        base *= 10
+    return sorted(set(out + [total]))
+
+
+def render_train(cfg, tcfg, steps: list, format: str) -> str:
+    """Training records as a table (selected steps), JSON (every step) or CSV."""
+    if format == "json":
+        data = {"config": cfg.to_dict(), "train": dict(tcfg.__dict__),
+                "steps": [s.to_dict() for s in steps]}
+        return json.dumps(data, indent=1, allow_nan=False) + "\n"
+    if format == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["step", "loss", "layer", *TRAIN_LAYER_FIELDS])
+        for s in steps:
+            for i, lay in enumerate(s.layers, 1):
+                writer.writerow([s.step, repr(s.loss), i,
+                                 *("" if getattr(lay, f) is None else getattr(lay, f)
+                                   for f in TRAIN_LAYER_FIELDS)])
+        return out.getvalue()
+    by_step = {s.step: s for s in steps}
+    header = ["step", "loss", "distinct units per layer", "dead", "act std (last)",
+              "grad std (first)", "moved (max)"]
+    body = []
+    for n in shown_steps(len(steps)):
+        s = by_step[n]
+        units = ",".join(str(lay.distinct_units) for lay in s.layers[:6])
+        if len(s.layers) > 6:
+            units += ",…"
+        dead = [lay.dead_units for lay in s.layers if lay.dead_units is not None]
+        body.append([str(n), fmt(s.loss), units, str(sum(dead)) if dead else "-",
+                     fmt(s.layers[-1].activation_std), fmt(s.layers[0].gradient_std),
+                     fmt(max(lay.weight_change for lay in s.layers))])
+    widths = [max(len(x) for x in col) for col in zip(header, *body)]
+    lines = ["  ".join(x.rjust(w) for x, w in zip(line, widths)) for line in [header] + body]
+    title = (f"{cfg.scheme} / {cfg.activation}, depth {cfg.depth}: {tcfg.task}, "
+             f"{len(steps)} steps of SGD, lr {tcfg.lr}"
+             + (f", momentum {tcfg.momentum}" if tcfg.momentum else ""))
+    tail = []
+    bad = next((s.step for s in steps if not math.isfinite(s.loss)), None)
+    if bad is not None:
+        tail.append(f"warning: the loss diverged at step {bad}: lower --lr")
+    return "\n".join([title] + lines + tail) + "\n"

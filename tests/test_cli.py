@@ -109,3 +109,28 @@ def test_through_typers_runner():
     data = json.loads(result.stdout)
     assert data["config"]["bias"] == "constant" and data["config"]["bias_value"] == 0.1
     assert data["layers"][0]["preactivation"]["mean"] == pytest.approx(0.1, abs=0.05)
+
+
+def test_train_json_has_the_documented_shape(capsys):
+    code, out, _ = call(capsys, "train", "--format", "json", "--steps", "4", *TINY,
+                        "--scheme", "constant", "--bias", "zeros", "--task", "spiral")
+    assert code == 0
+    data = json.loads(out)
+    assert [s["step"] for s in data["steps"]] == [1, 2, 3, 4]
+    for step in data["steps"]:
+        assert isinstance(step["loss"], float)
+        assert len(step["layers"]) == 3
+        for lay in step["layers"]:
+            assert lay["distinct_units"] == 1
+            assert {"dead_units", "activation_std", "gradient_std"} <= set(lay)
+
+
+def test_train_table_csv_and_bad_values(capsys):
+    code, out, _ = call(capsys, "train", "--steps", "5", *TINY, "--preset", "toy")
+    assert code == 0 and "output, 5 steps of SGD" in out
+    code, out, _ = call(capsys, "train", "--steps", "2", "--format", "csv", *TINY)
+    assert code == 0 and out.splitlines()[0].startswith("step,loss,layer,distinct_units")
+    assert len(out.splitlines()) == 1 + 2 * 3
+    for bad in (["--lr", "0"], ["--steps", "0"], ["--task", "mnist"]):
+        code, _, err = call(capsys, "train", *bad, *TINY)
+        assert code == 2 and len(err.strip().splitlines()) == 1

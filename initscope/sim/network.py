@@ -144,6 +144,15 @@ class Simulator:
         with self._lock, np.errstate(all="ignore"):
             return _Run(self, cfg, cancel, on_forward).execute()
 
+    def run_weights(self, cfg: Config, weights: list[np.ndarray], biases: list[np.ndarray],
+                    cancel: threading.Event | None = None) -> RunResult:
+        """The same statistics for given weights and biases (say, during training)
+        instead of the scheme's; extra trailing layers (a readout) are ignored."""
+        validate(cfg)
+        check_budget(cfg)
+        with self._lock, np.errstate(all="ignore"):
+            return _Run(self, cfg, cancel, None, (weights, biases)).execute()
+
     def _prepare(self, cfg: Config, keys: set[tuple]) -> _Buffers:
         """Free what this config will not use, then (re)allocate buffers."""
         self.draws.keep_only(keys)
@@ -159,8 +168,10 @@ class Simulator:
 class _Run:
     """The state of one run: a short-lived helper of Simulator.run."""
 
-    def __init__(self, sim: Simulator, cfg: Config, cancel, on_forward) -> None:
+    def __init__(self, sim: Simulator, cfg: Config, cancel, on_forward,
+                 explicit: tuple[list[np.ndarray], list[np.ndarray]] | None = None) -> None:
         self.sim, self.cfg = sim, cfg
+        self.explicit = explicit
         self.cancel, self.on_forward = cancel, on_forward
         self.dt = np.dtype(cfg.dtype)
         self.act = ACTIVATIONS[cfg.activation]
@@ -181,6 +192,8 @@ class _Run:
             (UNIFORM if c.input_dist == "uniform" else NORMAL, "input", (c.batch, c.inputs)),
             (NORMAL, "upstream", (c.batch, c.widths()[-1])),
         )]
+        if self.explicit is not None:
+            return out
         for i, (w, b) in enumerate(zip(self.wspecs, self.bspecs)):
             if w.basis != ONES:
                 out.append((w.basis, c.seed, "weight", i, (w.fan_in, w.fan_out), dt))
@@ -204,10 +217,18 @@ class _Run:
         return self.sim.draws.normal(c.seed, "input", 0, (c.batch, c.inputs), self.dt)
 
     def _weight_basis(self, i: int, w: WeightSpec) -> np.ndarray | None:
+        """The matrix the layer multiplies by, before `_scale`."""
+        if self.explicit is not None:
+            return self.explicit[0][i]
         return self.sim.draws.basis(w.basis, self.cfg.seed, "weight", i,
                                     (w.fan_in, w.fan_out), self.dt)
 
+    def _scale(self, i: int) -> float:
+        return 1.0 if self.explicit is not None else self.wspecs[i].scale
+
     def _bias(self, i: int, b: BiasSpec, width: int) -> np.ndarray | float:
+        if self.explicit is not None:
+            return self.explicit[1][i]
         if not b.scale:
             return b.mean
         unit = self.sim.draws.basis(b.basis, self.cfg.seed, "bias", i, (width,), self.dt)
@@ -221,11 +242,15 @@ class _Run:
         cfg = self.cfg
         self.buf = self.sim._prepare(cfg, self._draw_keys())
         self.sim.draws.prefetch(self._draws_needed())
-        theory = predict_layers(cfg)
+        # once the weights are trained, the initialization's predictions no longer apply
+        theory = predict_layers(cfg) if self.explicit is None else None
         layers = []
         for i, w in enumerate(self.wspecs):
-            measured = abs(w.scale) * self.sim.draws.measured_std(
-                w.basis, cfg.seed, "weight", i, (w.fan_in, w.fan_out), self.dt)
+            if self.explicit is not None:
+                measured = float(np.std(self.explicit[0][i], dtype=np.float64))
+            else:
+                measured = abs(w.scale) * self.sim.draws.measured_std(
+                    w.basis, cfg.seed, "weight", i, (w.fan_in, w.fan_out), self.dt)
             layers.append(LayerResult(i + 1, w.fan_in, w.fan_out, measured, w.std,
                                       theory=theory[i] if theory else None))
         result = RunResult(cfg, layers)
@@ -258,8 +283,8 @@ class _Run:
                 z[...] = np.add.reduce(h, axis=1, dtype=dt, keepdims=True)
             else:
                 np.matmul(h, basis, out=z)
-            if w.scale != 1.0:
-                np.multiply(z, dt.type(w.scale), out=z)
+            if self._scale(i) != 1.0:
+                np.multiply(z, dt.type(self._scale(i)), out=z)
             bias = self._bias(i, b, w.fan_out)
             if not isinstance(bias, float) or bias != 0.0:
                 np.add(z, bias if not isinstance(bias, float) else dt.type(bias), out=z)
@@ -313,8 +338,8 @@ class _Run:
                 nxt[...] = np.add.reduce(dz, axis=1, dtype=dt, keepdims=True)
             else:
                 np.matmul(dz, basis.T, out=nxt)
-            if w.scale != 1.0:
-                np.multiply(nxt, dt.type(w.scale), out=nxt)
+            if self._scale(i) != 1.0:
+                np.multiply(nxt, dt.type(self._scale(i)), out=nxt)
             g = nxt
 
 

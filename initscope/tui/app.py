@@ -94,7 +94,7 @@ class InitScopeApp(App):
         Binding("ctrl+home", "jump(False)", "First layers", id="action-first", show=False),
         Binding("ctrl+end", "jump(True)", "Last layers", id="action-last", show=False),
         *[Binding(p.key, f"preset('{p.name}')", f"Preset: {p.title}", show=False,
-                  id=f"preset-{p.name}", tooltip=p.description) for p in PRESETS],
+                  id=f"preset-{p.name}", tooltip=p.description) for p in PRESETS if p.key],
     ]
 
     config: reactive[Config] = reactive(Config, init=False)

@@ -32,8 +32,8 @@ class InitScopeCommands(Provider):
             out.append((f"View: {title}", partial(app.set_view, view),
                         f"histograms of the {title.lower()}"))
         for p in PRESETS:
-            out.append((f"Preset {p.key}: {p.title}", partial(app.apply_preset, p.name),
-                        p.description))
+            label = f"Preset {p.key}: {p.title}" if p.key else f"Preset: {p.title}"
+            out.append((label, partial(app.apply_preset, p.name), p.description))
         for name in sorted(app.available_themes):
             out.append((f"Theme: {name}", partial(setattr, app, "theme", name), "switch theme"))
         for binding in app.BINDINGS:
