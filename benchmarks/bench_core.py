@@ -75,6 +75,29 @@ def torch_autograd_seconds(cfg: Config, repeats: int) -> float | None:
     return statistics.median(times)
 
 
+def training_row(cfg: Config, repeats: int) -> str:
+    """One SGD step (forward, backward, update, records) against one recompute of the
+    statistics and the matmul floor, all in this run."""
+    from initscope.bench import MatmulFloor
+    from initscope.sim import Simulator
+    from initscope.sim.training import Trainer
+
+    floor, sim, trainer = MatmulFloor(cfg), Simulator(), Trainer(cfg)
+    sim.run(cfg)
+    times: dict[str, list[float]] = {"floor": [], "recompute": [], "step": []}
+    for i in range(repeats):
+        for name, fn in (("floor", floor), ("step", trainer.step),
+                         ("recompute", lambda i=i: sim.run(cfg.replace(gain=1 + 1e-3 * (i % 2))))):
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return (f"| training, {cfg.task} task, course shapes | {1000 * med['floor']:.1f} "
+            f"| step {1000 * med['step']:.0f} ms = {med['step'] / med['floor']:.2f}x floor "
+            f"= {med['step'] / med['recompute']:.2f}x recompute "
+            f"| {1 / med['step']:.1f} steps/s |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the course config only")
@@ -91,6 +114,8 @@ def main() -> None:
         torch_cell = f"{torch_s / floor:.2f}x" if torch_s else "not installed"
         print(f"| {name} | {1000 * floor:.1f} | {rows['changed setting'].ratio:.2f}x "
               f"| {rows['new seed'].ratio:.2f}x | {torch_cell} |")
+    print("\n| training | floor ms | one step | rate |\n|---|---:|---:|---:|")
+    print(training_row(Config(scheme="xavier_normal"), args.repeats))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak memory of this process: {peak:.0f} MiB; ratios are medians over the "
           "floor measured in the same run")

@@ -29,7 +29,6 @@ app = typer.Typer(
 )
 
 FORMATS = ("table", "json", "csv")
-TASKS = ("teacher", "spiral", "output")  # as in initscope.sim.training, kept light here
 
 
 class UsageProblem(Exception):
@@ -149,33 +148,22 @@ def report(
 @with_config
 def train(
     steps: Annotated[int, typer.Option("--steps", help="SGD steps")] = 100,
-    task: Annotated[str | None, typer.Option(
-        "--task", click_type=click.Choice(TASKS), show_default=False,
-        help="teacher (regression; the default), spiral (2 classes), output (the output "
-             "is the loss; the default of --preset toy)")] = None,
-    lr: Annotated[float, typer.Option("--lr", help="learning rate")] = 0.01,
-    momentum: Annotated[float, typer.Option("--momentum", help="0 for plain SGD")] = 0.0,
-    batch_size: Annotated[int, typer.Option("--batch-size",
-                                            help="minibatch size (0: the full batch)")] = 0,
     format: Annotated[str, typer.Option("--format", click_type=click.Choice(FORMATS),
                                         help="table, json or csv")] = "table",
     *,
     config: Config,
-    preset: str | None = None,
 ) -> None:
-    """Train the network with SGD and report loss, distinct units and std per step."""
-    from initscope.presets import PRESETS_BY_NAME
+    """Train the network with SGD (--task, --lr, --momentum, --batch-size) and report the
+    loss, distinct units and std of every layer after every step."""
     from initscope.report import render_train
     from initscope.sim import MemoryBudgetError
-    from initscope.sim.training import TrainConfig, Trainer
+    from initscope.sim.training import Trainer
 
-    task = task or (PRESETS_BY_NAME[preset].task if preset else "teacher")
-    tcfg = TrainConfig(task=task, steps=steps, lr=lr, momentum=momentum, batch_size=batch_size)
     try:
-        records = Trainer(config, tcfg).run()
+        records = Trainer(config).run(steps)
     except (ConfigError, MemoryBudgetError) as e:
         raise UsageProblem(str(e)) from None
-    typer.echo(render_train(config, tcfg, records, format), nl=False)
+    typer.echo(render_train(config, records, format), nl=False)
 
 
 @app.command()

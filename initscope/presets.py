@@ -12,6 +12,7 @@ from initscope.sim.config import Config
 
 # the fields a preset resets before applying its own changes
 _RESET = dict(std=0.01, gain=1.0, bias="auto", bias_value=0.01, mode="fan_in")
+# (a preset may also set any other field, the training task included)
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,6 @@ class Preset:
     title: str
     description: str
     changes: dict
-    task: str = "teacher"  # what training on this preset learns
 
     def apply(self, cfg: Config) -> Config:
         return cfg.replace(**{**_RESET, **self.changes})
@@ -60,7 +60,7 @@ PRESETS: list[Preset] = [
            "2 inputs, two hidden layers of 2 identity units, constant weights, the output "
            "as the loss: w1 = w2, w3 = w4, w5 = ... = w8, w9 = w10 after every update",
            dict(scheme="constant", value=0.5, bias="zeros", activation="linear", depth=2,
-                width=(2,), inputs=2, batch=4), task="output"),
+                width=(2,), inputs=2, batch=4, task="output", lr=0.1)),
 ]
 
 PRESETS_BY_NAME = {p.name: p for p in PRESETS}

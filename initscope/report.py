@@ -114,11 +114,10 @@ def shown_steps(total: int) -> list[int]:
     return sorted(set(out + [total]))
 
 
-def render_train(cfg, tcfg, steps: list, format: str) -> str:
+def render_train(cfg, steps: list, format: str) -> str:
     """Training records as a table (selected steps), JSON (every step) or CSV."""
     if format == "json":
-        data = {"config": cfg.to_dict(), "train": dict(tcfg.__dict__),
-                "steps": [s.to_dict() for s in steps]}
+        data = {"config": cfg.to_dict(), "steps": [s.to_dict() for s in steps]}
         return json.dumps(data, indent=1, allow_nan=False) + "\n"
     if format == "csv":
         out = io.StringIO()
@@ -136,7 +135,8 @@ def render_train(cfg, tcfg, steps: list, format: str) -> str:
     body = []
     for n in shown_steps(len(steps)):
         s = by_step[n]
-        units = ",".join(str(lay.distinct_units) for lay in s.layers[:6])
+        units = ",".join("-" if lay.distinct_units is None else str(lay.distinct_units)
+                         for lay in s.layers[:6])
         if len(s.layers) > 6:
             units += ",…"
         dead = [lay.dead_units for lay in s.layers if lay.dead_units is not None]
@@ -145,9 +145,9 @@ def render_train(cfg, tcfg, steps: list, format: str) -> str:
                      fmt(max(lay.weight_change for lay in s.layers))])
     widths = [max(len(x) for x in col) for col in zip(header, *body)]
     lines = ["  ".join(x.rjust(w) for x, w in zip(line, widths)) for line in [header] + body]
-    title = (f"{cfg.scheme} / {cfg.activation}, depth {cfg.depth}: {tcfg.task}, "
-             f"{len(steps)} steps of SGD, lr {tcfg.lr}"
-             + (f", momentum {tcfg.momentum}" if tcfg.momentum else ""))
+    title = (f"{cfg.scheme} / {cfg.activation}, depth {cfg.depth}: {cfg.task}, "
+             f"{len(steps)} steps of SGD, lr {cfg.lr}"
+             + (f", momentum {cfg.momentum}" if cfg.momentum else ""))
     tail = []
     bad = next((s.step for s in steps if not math.isfinite(s.loss)), None)
     if bad is not None:

@@ -126,7 +126,7 @@ def test_train_json_has_the_documented_shape(capsys):
 
 
 def test_train_table_csv_and_bad_values(capsys):
-    code, out, _ = call(capsys, "train", "--steps", "5", *TINY, "--preset", "toy")
+    code, out, _ = call(capsys, "train", "--steps", "5", "--preset", "toy")
     assert code == 0 and "output, 5 steps of SGD" in out
     code, out, _ = call(capsys, "train", "--steps", "2", "--format", "csv", *TINY)
     assert code == 0 and out.splitlines()[0].startswith("step,loss,layer,distinct_units")

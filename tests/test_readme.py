@@ -11,7 +11,7 @@ README = (Path(__file__).parents[1] / "README.md").read_text()
 KEY_NAMES = {"left_square_bracket": "[", "right_square_bracket": "]",
              "left_curly_bracket": "{", "right_curly_bracket": "}", "question_mark": "?",
              "pagedown": "PageDown", "pageup": "PageUp", "ctrl+home": "ctrl+Home",
-             "ctrl+end": "ctrl+End"}
+             "ctrl+end": "ctrl+End", "full_stop": "."}
 
 
 def test_every_key_is_documented():

@@ -22,6 +22,7 @@ INPUT_DISTS = ("normal", "uniform")
 BIAS_MODES = ("auto", "zeros", "constant", "normal")
 DTYPES = ("float32", "float64")
 RANGE_MODES = ("shared", "layer")
+TASKS = ("teacher", "spiral", "output")
 
 
 class ConfigError(ValueError):
@@ -74,6 +75,13 @@ class Config:
     memory_limit: float = _opt(
         0.0, "memory budget in GiB (0: the smaller of 2 GiB and half the free memory)"
     )
+    task: str = _opt(
+        "teacher", "training task: teacher (regression), spiral (2 classes), output (the "
+        "output is the loss)", choices=TASKS,
+    )
+    lr: float = _opt(0.01, "training: SGD learning rate")
+    momentum: float = _opt(0.0, "training: momentum, 0 for plain SGD")
+    batch_size: int = _opt(0, "training: minibatch size (0: the full batch every step)")
 
     def widths(self) -> list[int]:
         """Units of each hidden layer, one entry per layer."""
@@ -172,4 +180,8 @@ def validate(cfg: Config) -> Config:
     _check_finite("memory-limit", cfg.memory_limit, nonneg=True)
     if not 0.0 <= cfg.slope <= 1.0 or not math.isfinite(cfg.slope):
         raise ConfigError(f"slope must be between 0 and 1, not {cfg.slope}")
+    _check_finite("lr", cfg.lr, positive=True)
+    if not (math.isfinite(cfg.momentum) and 0.0 <= cfg.momentum < 1.0):
+        raise ConfigError(f"momentum must be at least 0 and below 1, not {cfg.momentum}")
+    _check_range("batch-size", cfg.batch_size, 0, MAX_BATCH)
     return cfg

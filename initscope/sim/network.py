@@ -78,6 +78,7 @@ class RunResult:
     overflow_pass: str | None = None
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    step: int = 0  # training steps taken before these numbers (0: as initialized)
 
     def snapshot(self) -> RunResult:
         """A copy that later changes to this result (the backward pass) do not touch."""
@@ -145,13 +146,15 @@ class Simulator:
             return _Run(self, cfg, cancel, on_forward).execute()
 
     def run_weights(self, cfg: Config, weights: list[np.ndarray], biases: list[np.ndarray],
-                    cancel: threading.Event | None = None) -> RunResult:
-        """The same statistics for given weights and biases (say, during training)
-        instead of the scheme's; extra trailing layers (a readout) are ignored."""
+                    cancel: threading.Event | None = None, step: int = 0) -> RunResult:
+        """The same statistics for given weights and biases (say, after `step` training
+        steps) instead of the scheme's; extra trailing layers (a readout) are ignored."""
         validate(cfg)
         check_budget(cfg)
         with self._lock, np.errstate(all="ignore"):
-            return _Run(self, cfg, cancel, None, (weights, biases)).execute()
+            result = _Run(self, cfg, cancel, None, (weights, biases)).execute()
+        result.step = step
+        return result
 
     def _prepare(self, cfg: Config, keys: set[tuple]) -> _Buffers:
         """Free what this config will not use, then (re)allocate buffers."""

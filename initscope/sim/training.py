@@ -24,41 +24,20 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from initscope.sim.activations import ACTIVATIONS
-from initscope.sim.config import Config, ConfigError, validate
+from initscope.sim.config import TASKS, Config, ConfigError, validate
 from initscope.sim.draws import DrawCache
 from initscope.sim.memory import MemoryBudgetError, budget_bytes, estimate, format_bytes
 from initscope.sim.network import Cancelled
 from initscope.sim.schemes import ONES, SCHEMES, bias_spec
+from initscope.sim.stats import std_of
 
-TASKS = ("teacher", "spiral", "output")
 TASK_OUTPUTS = {"teacher": 1, "spiral": 2, "output": 1}
 TEACHER_WIDTH = 32
 SPIRAL_TURNS = 1.5
 SPIRAL_NOISE = 0.1
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train: task, number of steps, SGD settings."""
-
-    task: str = "teacher"
-    steps: int = 100
-    lr: float = 0.01
-    momentum: float = 0.0
-    batch_size: int = 0  # 0: the full batch every step
-
-    def validate(self) -> TrainConfig:
-        if self.task not in TASKS:
-            raise ConfigError(f"task must be one of {', '.join(TASKS)}, not {self.task!r}")
-        if not 1 <= self.steps <= 100_000:
-            raise ConfigError(f"steps must be between 1 and 100000, not {self.steps}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ConfigError(f"lr must be a positive number, not {self.lr}")
-        if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
-            raise ConfigError(f"momentum must be in [0, 1), not {self.momentum}")
-        if self.batch_size < 0:
-            raise ConfigError(f"batch-size must not be negative, not {self.batch_size}")
-        return self
+MAX_STEPS = 100_000
 
 
 @dataclass
@@ -141,7 +120,7 @@ def make_task(cfg: Config, task: str, draws: DrawCache) -> tuple[np.ndarray, np.
     return x, y.astype(dt)
 
 
-def check_training_budget(cfg: Config, tcfg: TrainConfig) -> None:
+def check_training_budget(cfg: Config) -> None:
     """Training keeps the weights three times (now, at the start, velocity) on top of
     what one run needs."""
     weights = sum(fi * fo for fi, fo in cfg.fans()) * np.dtype(cfg.dtype).itemsize
@@ -157,14 +136,13 @@ def check_training_budget(cfg: Config, tcfg: TrainConfig) -> None:
 class Trainer:
     """SGD on the configured network; `step()` advances one update and records it."""
 
-    def __init__(self, cfg: Config, tcfg: TrainConfig, draws: DrawCache | None = None) -> None:
+    def __init__(self, cfg: Config, draws: DrawCache | None = None) -> None:
         self.cfg = validate(cfg)
-        self.tcfg = tcfg.validate()
-        check_training_budget(cfg, tcfg)
+        check_training_budget(cfg)
         self.draws = draws or DrawCache()
         self.dt = np.dtype(cfg.dtype)
         self.act = ACTIVATIONS[cfg.activation]
-        self.x, self.y = make_task(cfg, tcfg.task, self.draws)
+        self.x, self.y = make_task(cfg, cfg.task, self.draws)
         self.weights, self.biases = self._initial_weights()
         self.start = [w.copy() for w in self.weights]
         self.velocity = [np.zeros_like(w) for w in self.weights] + \
@@ -176,7 +154,7 @@ class Trainer:
 
     def _initial_weights(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
         cfg, scheme = self.cfg, SCHEMES[self.cfg.scheme]
-        fans = cfg.fans() + [(cfg.widths()[-1], TASK_OUTPUTS[self.tcfg.task])]
+        fans = cfg.fans() + [(cfg.widths()[-1], TASK_OUTPUTS[cfg.task])]
         ws, bs = [], []
         with np.errstate(all="ignore"):
             for i, (fi, fo) in enumerate(fans):
@@ -198,7 +176,7 @@ class Trainer:
         return self.cfg.depth
 
     def _batch(self) -> tuple[np.ndarray, np.ndarray]:
-        size = self.tcfg.batch_size
+        size = self.cfg.batch_size
         if size <= 0 or size >= self.cfg.batch:
             return self.x, self.y
         start = (self.steps_done * size) % self.cfg.batch
@@ -207,14 +185,14 @@ class Trainer:
 
     def _loss_and_gradient(self, out: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray]:
         n = out.shape[0]
-        if self.tcfg.task == "spiral":
+        if self.cfg.task == "spiral":
             shifted = out - out.max(axis=1, keepdims=True)
             p = np.exp(shifted)
             p /= p.sum(axis=1, keepdims=True)
             loss = -float(np.mean(np.log(np.maximum(p[np.arange(n), target], 1e-30))))
             p[np.arange(n), target] -= 1.0
             return loss, p / n
-        if self.tcfg.task == "output":
+        if self.cfg.task == "output":
             return float(np.mean(out)), np.full_like(out, 1.0 / n)
         diff = out - target
         return 0.5 * float(np.mean(diff * diff)), diff / n
@@ -225,7 +203,8 @@ class Trainer:
         hs, ds = [], []
         h = x
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            z = h @ w + b
+            z = h @ w
+            z += b
             if i == self.hidden:
                 h = z
                 break
@@ -237,14 +216,15 @@ class Trainer:
             h = a
         loss, g = self._loss_and_gradient(h, y)
         gw, gb, gh = [None] * len(self.weights), [None] * len(self.biases), [None] * self.hidden
+        ones = np.ones(x.shape[0], g.dtype)
         for i in range(self.hidden, -1, -1):
             below = x if i == 0 else hs[i - 1]
             gw[i] = below.T @ g
-            gb[i] = g.sum(axis=0)
+            gb[i] = ones @ g  # the column sums, by BLAS
             if i == 0:
                 break
             gh[i - 1] = g @ self.weights[i].T
-            g = gh[i - 1] * ds[i - 1]
+            g = np.multiply(gh[i - 1], ds[i - 1], out=ds[i - 1])
         return loss, gw, gb, hs, gh
 
     def step(self) -> TrainStep:
@@ -252,14 +232,15 @@ class Trainer:
         with np.errstate(all="ignore"):
             x, y = self._batch()
             loss, gw, gb, hs, gh = self.gradients(x, y)
-            lr, mu = self.dt.type(self.tcfg.lr), self.dt.type(self.tcfg.momentum)
+            lr, mu = self.dt.type(self.cfg.lr), self.dt.type(self.cfg.momentum)
             for param, grad, vel in zip(self.weights + self.biases, gw + gb, self.velocity):
+                grad *= -lr
                 if mu:
                     vel *= mu
-                    vel -= lr * grad
+                    vel += grad
                     param += vel
                 else:
-                    param -= lr * grad
+                    param += grad
             self.steps_done += 1
             return TrainStep(self.steps_done, loss, self._records(hs, gh))
 
@@ -273,17 +254,19 @@ class Trainer:
             out.append(LayerStep(
                 distinct_units=distinct_units(w, self.biases[i], self.rel_tol),
                 dead_units=dead,
-                activation_std=float(np.std(hs[i], dtype=np.float64)),
-                gradient_std=float(np.std(gh[i], dtype=np.float64)),
+                activation_std=std_of(hs[i]),
+                gradient_std=std_of(gh[i]),
                 weight_change=moved / start_norm if start_norm > 0 else moved,
             ))
         return out
 
-    def run(self, steps: int | None = None, cancel: threading.Event | None = None,
+    def run(self, steps: int, cancel: threading.Event | None = None,
             on_step: Callable[[TrainStep], None] | None = None) -> list[TrainStep]:
-        """`steps` updates (the config's by default), checking `cancel` between them."""
+        """`steps` more updates, checking `cancel` between them."""
+        if not 1 <= steps <= MAX_STEPS:
+            raise ConfigError(f"steps must be between 1 and {MAX_STEPS}, not {steps}")
         records = []
-        for _ in range(self.tcfg.steps if steps is None else steps):
+        for _ in range(steps):
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
             record = self.step()
@@ -292,7 +275,3 @@ class Trainer:
                 on_step(record)
         return records
 
-
-def train(cfg: Config, tcfg: TrainConfig) -> list[TrainStep]:
-    """Train a fresh network for `tcfg.steps` steps and return every step's record."""
-    return Trainer(cfg, tcfg).run()

@@ -9,7 +9,9 @@ dropped, so the screen always ends on the last config's numbers.
 from __future__ import annotations
 
 import gc
+import math
 import threading
+import time
 from dataclasses import replace
 
 from textual import on, work
@@ -21,9 +23,11 @@ from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from initscope.presets import PRESETS, PRESETS_BY_NAME
+from initscope.report import fmt
 from initscope.sim import Cancelled, Config, ConfigError, MemoryBudgetError, Simulator, validate
 from initscope.sim.config import parse_width
 from initscope.sim.memory import check_budget
+from initscope.sim.training import Trainer
 from initscope.tui.commands import InitScopeCommands
 from initscope.tui.display import (
     VIEW_TITLES,
@@ -33,7 +37,12 @@ from initscope.tui.display import (
     build_display,
     plot_texts,
 )
-from initscope.tui.messages import PlotsReady, SimulationFailed, SimulationResult
+from initscope.tui.messages import (
+    PlotsReady,
+    SimulationFailed,
+    SimulationResult,
+    TrainingProgress,
+)
 from initscope.tui.screens import EditScreen, HelpScreen
 from initscope.tui.themes import DEFAULT_THEME, load_themes
 from initscope.tui.widgets.histograms import HistogramGrid
@@ -48,8 +57,19 @@ from initscope.tui.widgets.selectors import (
 )
 from initscope.tui.widgets.sparklines import SparklinePanel
 from initscope.tui.widgets.table import LayerTable
+from initscope.tui.widgets.training import MAX_LAYER_ROWS, TrainingPanel
 
 POLL_SECONDS = 0.02  # how often a waiting worker checks whether it was cancelled
+TRAIN_POST_SECONDS = 0.25  # how often training shows its progress
+
+
+class TrainState:
+    """The network being trained and its records; owned by the training worker."""
+
+    def __init__(self) -> None:
+        self.trainer: Trainer | None = None
+        self.history: list = []
+        self.lock = threading.Lock()
 
 
 def _step(field: str, delta: int, key: str, description: str, show: bool = False) -> Binding:
@@ -87,6 +107,12 @@ class InitScopeApp(App):
                 tooltip="histogram x-range shared across layers, or per layer"),
         Binding("t", "cycle_theme", "Theme", id="action-theme", show=False,
                 tooltip="next theme"),
+        Binding("space", "toggle_training", "Train", id="action-train", show=True,
+                tooltip="start or pause SGD training on the config's task"),
+        Binding("full_stop", "train_step", "One step", id="action-train-step", show=False,
+                tooltip="one training step (while paused)"),
+        Binding("R", "reset_training", "Reset training", id="action-train-reset", show=False,
+                tooltip="back to the freshly initialized network"),
         Binding("pagedown", "page(1)", "Next layers", id="action-page-down", show=False,
                 tooltip="next page of layer histograms"),
         Binding("pageup", "page(-1)", "Previous layers", id="action-page-up", show=False,
@@ -112,6 +138,10 @@ class InitScopeApp(App):
         self.shown: Display | None = None
         self.plot_request: PlotRequest | None = None
         self.theme_errors: list[str] = []
+        self.train_state = TrainState()
+        self.train_history: list = []  # the records shown, a copy made by the worker
+        self.training = False
+        self._train_worker: Worker | None = None
         self._register_themes()
 
     # ---- set-up -------------------------------------------------------------------
@@ -144,6 +174,7 @@ class InitScopeApp(App):
             with Vertical(id="right"):
                 yield HistogramGrid()
                 yield SparklinePanel()
+                yield TrainingPanel()
                 yield LayerTable()
         yield Static("", id="status")
         yield Footer()
@@ -185,6 +216,7 @@ class InitScopeApp(App):
         return True
 
     def watch_config(self, old: Config, new: Config) -> None:
+        self._stop_training(reset=True)
         self.query_one(SelectorPane).show(new)
         self.query_one(HistogramGrid).set_layers(new.depth)
         self._set_titles()
@@ -307,8 +339,11 @@ class InitScopeApp(App):
 
     def on_simulation_result(self, message: SimulationResult) -> None:
         display = message.display
-        if display.config != self.config:
-            return  # a result for an outdated config: drop it
+        if display.config != self.config or self.train_state.history:
+            return  # an outdated config, or training has moved the weights on
+        self._show(display)
+
+    def _show(self, display: Display) -> None:
         self.shown = display
         with self.batch_update():
             self.query_one(SparklinePanel).show(display.series)
@@ -325,6 +360,91 @@ class InitScopeApp(App):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
             self.notify(str(event.worker.error), title="Worker error", severity="error")
+
+    # ---- training ---------------------------------------------------------------------
+
+    def action_toggle_training(self) -> None:
+        if self.training:
+            self._stop_training(reset=False)
+        else:
+            self.training = True
+            self._train_worker = self.train(self.config, self.train_state, None)
+        self._show_training()
+
+    def action_train_step(self) -> None:
+        if not self.training:
+            self._train_worker = self.train(self.config, self.train_state, 1)
+
+    def action_reset_training(self) -> None:
+        self._stop_training(reset=True)
+        self.simulate(self.config)
+
+    def _stop_training(self, reset: bool) -> None:
+        self.training = False
+        self.workers.cancel_group(self, "train")
+        if reset:
+            self.train_state = TrainState()
+            self.train_history = []
+            self.query_one(TrainingPanel).show("", [], [], [])
+
+    @work(thread=True, exclusive=True, group="train", exit_on_error=False)
+    def train(self, cfg: Config, state: TrainState, steps: int | None) -> None:
+        """Take `steps` SGD steps (None: until cancelled or diverged), posting the
+        statistics of the current weights a few times a second and where it stopped.
+        Only this worker touches `state`, under its lock (a cancelled worker may still
+        be finishing a step when the next one starts)."""
+        worker = get_current_worker()
+        with state.lock:
+            try:
+                if state.trainer is None:
+                    state.trainer = Trainer(cfg, draws=self.sim.draws)
+                last_post, posted = 0.0, len(state.history)
+                while steps is None or len(state.history) - posted < steps:
+                    if worker.is_cancelled:
+                        break
+                    record = state.trainer.step()
+                    state.history.append(record)
+                    if not math.isfinite(record.loss):
+                        break
+                    if time.perf_counter() - last_post >= TRAIN_POST_SECONDS:
+                        self._post_training(cfg, state)
+                        last_post = time.perf_counter()
+                self._post_training(cfg, state, stopped=True)
+            except (ConfigError, MemoryBudgetError) as e:
+                self.post_message(SimulationFailed(cfg, str(e)))
+
+    def _post_training(self, cfg: Config, state: TrainState, stopped: bool = False) -> None:
+        trainer = state.trainer
+        result = self.sim.run_weights(cfg, trainer.weights, trainer.biases,
+                                      step=trainer.steps_done)
+        self.post_message(TrainingProgress(state, build_display(result), list(state.history),
+                                           get_current_worker() if stopped else None))
+
+    def on_training_progress(self, message: TrainingProgress) -> None:
+        if message.state is not self.train_state or message.display.config != self.config:
+            return  # from a network since reset, or for an outdated config
+        if message.stopped_by is not None and message.stopped_by is self._train_worker:
+            self.training = False  # paused, a single step done, or diverged
+        self.train_history = message.history
+        self._show(message.display)
+        self._show_training()
+
+    def _show_training(self) -> None:
+        history = self.train_history if self.train_state.history else []
+        cfg = self.config
+        last = history[-1] if history else None
+        if last is not None and not math.isfinite(last.loss):
+            state = "diverged: lower the learning rate (R resets)"
+        elif self.training:
+            state = "training…"
+        else:
+            state = "paused (space: go on, .: one step, R: reset)"
+        head = (f"{cfg.task} · lr {cfg.lr:g}" + (f" · momentum {cfg.momentum:g}"
+                                                    if cfg.momentum else "")
+                + (f" · step {last.step} · loss {fmt(last.loss)}" if last else "")
+                + f" · {state}")
+        layers = self.query_one(HistogramGrid).visible_layers()[:MAX_LAYER_ROWS]
+        self.query_one(TrainingPanel).show(head, history, cfg.widths(), layers)
 
     # ---- plots ------------------------------------------------------------------------
 

@@ -55,8 +55,8 @@ class PlotRequest:
         """What the plots depend on. Forward views look the same before and after the
         backward pass, so the phase only matters for the gradient views."""
         phase = self.result.phase if self.view not in FORWARD_VIEWS else None
-        return (self.result.config, phase, self.view, self.layers, self.width, self.height,
-                self.colors)
+        return (self.result.config, self.result.step, phase, self.view, self.layers,
+                self.width, self.height, self.colors)
 
 
 def table_rows(result: RunResult) -> list[tuple[str, ...]]:
@@ -108,6 +108,8 @@ def summary_line(result: RunResult) -> str:
     width = ",".join(map(str, c.width)) if len(c.width) <= 3 else f"{c.width[0]},…"
     what = (f"{c.scheme} · {c.activation} · depth {c.depth} · width {width} · batch {c.batch}"
             f" · seed {c.seed}")
+    if result.step:
+        return f"{what} — after {result.step} training steps"
     if result.phase == COMPLETE:
         return f"{what} — forward + backward in {1000 * result.seconds:.0f} ms"
     return f"{what} — forward in {1000 * result.seconds:.0f} ms, backward running…"

@@ -227,3 +227,12 @@ def test_histograms_share_a_range_by_default():
     for lay in per_layer.layers:
         assert lay.activation.edges[0] == lay.activation.min
         assert sum(lay.activation.counts) > 0
+
+
+def test_std_of_is_exact():
+    from initscope.sim.stats import std_of
+    rng = np.random.default_rng(1)
+    for x in [rng.standard_normal((300, 700)).astype(np.float32) * 0.01 + 0.5,
+              rng.standard_normal(10).astype(np.float64), np.full((4, 4), 3.0)]:
+        assert std_of(x) == pytest.approx(float(np.std(x.astype(np.float64))), rel=1e-5,
+                                          abs=1e-12)

@@ -5,14 +5,15 @@ import pytest
 
 from initscope.presets import PRESETS_BY_NAME
 from initscope.sim import Config, ConfigError
-from initscope.sim.training import TrainConfig, Trainer, distinct_units
+from initscope.sim.training import Trainer, distinct_units
 
 SMALL = Config(depth=4, width=(64,), inputs=16, batch=128, scheme="xavier_normal")
 
 
 def toy(**changes) -> Trainer:
     cfg = PRESETS_BY_NAME["toy"].apply(Config()).replace(dtype="float64", **changes)
-    return Trainer(cfg, TrainConfig(task="output", steps=10, lr=0.1))
+    assert cfg.task == "output" and cfg.lr == 0.1
+    return Trainer(cfg)
 
 
 def test_toy_network_keeps_the_equalities_of_the_notes():
@@ -35,7 +36,7 @@ def test_toy_network_keeps_the_equalities_of_the_notes():
 
 def test_toy_network_with_zero_weights_never_moves():
     t = toy(scheme="zeros")
-    records = t.run()
+    records = t.run(10)
     for w in t.weights:
         assert not w.any()
     assert all(lay.weight_change == 0 for r in records for lay in r.layers)
@@ -44,8 +45,8 @@ def test_toy_network_with_zero_weights_never_moves():
 @pytest.mark.parametrize("task", ["teacher", "spiral"])
 def test_constant_init_keeps_one_unit_per_layer(task):
     cfg = SMALL.replace(scheme="constant", value=0.01, bias="zeros")
-    t = Trainer(cfg, TrainConfig(task=task, steps=100, lr=0.01))
-    records = t.run()
+    t = Trainer(cfg.replace(task=task, lr=0.01))
+    records = t.run(100)
     assert records[-1].loss < records[0].loss  # it trains, as one unit per layer
     for record in records:
         assert [lay.distinct_units for lay in record.layers] == [1] * cfg.depth
@@ -57,8 +58,8 @@ def test_constant_init_keeps_one_unit_per_layer(task):
 
 
 def test_random_init_keeps_every_unit_distinct():
-    t = Trainer(SMALL, TrainConfig(steps=30, lr=0.05))
-    for record in t.run():
+    t = Trainer(SMALL.replace(lr=0.05))
+    for record in t.run(30):
         assert [lay.distinct_units for lay in record.layers] == [64] * SMALL.depth
 
 
@@ -67,10 +68,9 @@ def test_random_init_keeps_every_unit_distinct():
                                                   ("he_normal", "relu", 0.005)])
 def test_well_initialized_nets_learn_and_collapsed_ones_do_not(task, scheme, activation, lr):
     shape = dict(depth=10, width=(100,), inputs=50, batch=256)
-    good = Trainer(Config(scheme=scheme, activation=activation, **shape),
-                   TrainConfig(task=task, steps=150, lr=lr)).run()
-    collapsed = Trainer(Config(scheme="normal", std=0.01, activation="tanh", **shape),
-                        TrainConfig(task=task, steps=150, lr=lr)).run()
+    train = dict(task=task, lr=lr)
+    good = Trainer(Config(scheme=scheme, activation=activation, **shape, **train)).run(150)
+    collapsed = Trainer(Config(scheme="normal", std=0.01, **shape, **train)).run(150)
     good_drop = good[0].loss - good[-1].loss
     collapsed_drop = collapsed[0].loss - collapsed[-1].loss
     assert good[-1].loss < 0.95 * good[0].loss
@@ -80,8 +80,8 @@ def test_well_initialized_nets_learn_and_collapsed_ones_do_not(task, scheme, act
 @pytest.mark.parametrize("task", ["teacher", "spiral", "output"])
 def test_gradients_match_finite_differences(task):
     cfg = Config(depth=2, width=(5,), inputs=3, batch=7, scheme="xavier_normal",
-                 activation="tanh", bias="normal", bias_value=0.2, dtype="float64")
-    t = Trainer(cfg, TrainConfig(task=task))
+                 activation="tanh", bias="normal", bias_value=0.2, dtype="float64", task=task)
+    t = Trainer(cfg)
     _, gw, gb, _, _ = t.gradients(t.x, t.y)
     eps = 1e-6
     for params, grads in [(t.weights, gw), (t.biases, gb)]:
@@ -98,14 +98,13 @@ def test_gradients_match_finite_differences(task):
 
 def test_training_is_deterministic_and_starts_from_the_report_weights():
     from initscope.sim import Simulator
-    a = [r.to_dict() for r in Trainer(SMALL, TrainConfig(steps=5, batch_size=32,
-                                                         momentum=0.9)).run()]
-    b = [r.to_dict() for r in Trainer(SMALL, TrainConfig(steps=5, batch_size=32,
-                                                         momentum=0.9)).run()]
+    cfg = SMALL.replace(batch_size=32, momentum=0.9)
+    a = [r.to_dict() for r in Trainer(cfg).run(5)]
+    b = [r.to_dict() for r in Trainer(cfg).run(5)]
     assert a == b
     sim = Simulator()
     report = sim.run(SMALL)
-    t = Trainer(SMALL, TrainConfig(), draws=sim.draws)
+    t = Trainer(SMALL, draws=sim.draws)
     again = sim.run_weights(SMALL, t.weights, t.biases)
     for x, y in zip(report.layers, again.layers):
         assert x.activation.std == pytest.approx(y.activation.std, rel=1e-6)
@@ -119,7 +118,8 @@ def test_distinct_units_counts_groups():
 
 
 def test_bad_training_settings_are_refused():
-    for bad in [dict(lr=0), dict(steps=0), dict(task="mnist"), dict(momentum=1.0),
-                dict(batch_size=-1)]:
+    for bad in [dict(lr=0), dict(task="mnist"), dict(momentum=1.0), dict(batch_size=-1)]:
         with pytest.raises(ConfigError):
-            Trainer(SMALL, TrainConfig(**bad))
+            Trainer(SMALL.replace(**bad))
+    with pytest.raises(ConfigError):
+        Trainer(SMALL).run(0)
