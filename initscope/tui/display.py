@@ -76,7 +76,8 @@ def table_text(table: list[tuple[str, ...]]) -> Content:
     """The per-layer table as aligned text: a bold header, theory columns dimmed."""
     headers = [h for h, _ in TABLE]
     widths = [max(len(x) for x in col) for col in zip(headers, *table)]
-    text = Text("  ".join(h.rjust(w) for h, w in zip(headers, widths)), style="bold")
+    text = Text()
+    text.append("  ".join(h.rjust(w) for h, w in zip(headers, widths)), style="bold")
     for row in table:
         text.append("\n")
         for i, (cell, w) in enumerate(zip(row, widths)):
