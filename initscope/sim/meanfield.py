@@ -1,0 +1,215 @@
+"""Mean-field signal propagation (Poole et al. 2016, Schoenholz et al. 2017).
+
+Weights N(0, sigma_w^2 / N), biases N(0, sigma_b^2), infinitely wide layers:
+- the length map q -> sigma_w^2 E[phi(sqrt(q) z)^2] + sigma_b^2 and its fixed point q*;
+- chi_1 = sigma_w^2 E[phi'(sqrt(q*) z)^2]: below 1 the ordered phase (gradients
+  vanish, inputs become alike), above 1 the chaotic phase (gradients explode);
+- the correlation map of two inputs, and the depth scales xi_q and xi_c;
+- the critical line sigma_w^2(sigma_b^2) where chi_1 = 1.
+Closed forms for (leaky) ReLU, quadrature (theory.gaussian_moments) for the rest.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from initscope.sim.activations import ACTIVATIONS, Activation
+from initscope.sim.config import Config
+from initscope.sim.schemes import SCHEMES, bias_spec
+from initscope.sim.theory import gaussian_moments
+
+_Q_MAX = 1e12  # a length map past this has no fixed point: it grows for ever
+_PIECEWISE_LINEAR = ("relu", "leaky_relu", "linear")
+
+
+def length_map(act: Activation, sw2: float, sb2: float, q: float, slope: float = 0.01) -> float:
+    """q_{l+1} from q_l."""
+    return sw2 * gaussian_moments(act, 0.0, math.sqrt(q), slope).phi2 + sb2
+
+
+@lru_cache(maxsize=4096)
+def _fixed_point(name: str, sw2: float, sb2: float, slope: float) -> float:
+    act = ACTIVATIONS[name]
+    if name in _PIECEWISE_LINEAR:
+        # phi(sqrt(q) z)^2 averages to m q with m = 1 (linear) or (1 + s^2)/2
+        m = 1.0 if name == "linear" else (1.0 + (0.0 if name == "relu" else slope) ** 2) / 2
+        gain = sw2 * m
+        if gain >= 1.0:
+            return math.inf if (sb2 > 0 or gain > 1.0) else 1.0
+        return sb2 / (1.0 - gain)
+    q = 1.0
+    for _ in range(30):  # plain iteration first: it finds the attracting fixed point
+        new = length_map(act, sw2, sb2, q, slope)
+        if not math.isfinite(new) or new > _Q_MAX:
+            return math.inf
+        if abs(new - q) <= 1e-13 * max(1.0, q):
+            return new
+        q = new
+    if sb2 == 0.0 and q < 1.0 and float(act.apply(np.zeros(1), slope)[0]) == 0.0:
+        # heading down to q = 0, which is fixed and attracts when the map's slope
+        # there, sigma_w^2 phi'(0)^2, is at most 1 (where the iteration would crawl)
+        d0 = float(act.slope_of(np.zeros(1), slope)[0])
+        if sw2 * d0 * d0 <= 1.0:
+            return 0.0
+    # then the secant method on f(q) = L(q) - q, which converges fast even where the
+    # iteration crawls (near the critical line)
+    a, fa = q, length_map(act, sw2, sb2, q, slope) - q
+    b = max(q * (1 + 1e-3), q + 1e-9)
+    fb = length_map(act, sw2, sb2, b, slope) - b
+    for _ in range(200):
+        if fb == fa:
+            break
+        c = b - fb * (b - a) / (fb - fa)
+        if not math.isfinite(c) or c < 0:
+            break
+        if c > _Q_MAX:
+            return math.inf
+        a, fa, b = b, fb, c
+        fb = length_map(act, sw2, sb2, b, slope) - b
+        if abs(b - a) <= 1e-13 * max(1.0, b):
+            return b
+    return b
+
+
+def fixed_point(act: Activation, sw2: float, sb2: float, slope: float = 0.01) -> float:
+    """q*, the length the pre-activations settle to (inf when they grow for ever).
+    For (leaky) ReLU exactly at sigma_b^2 = 0 and the critical gain every q is fixed:
+    the map keeps the input's length, taken here as 1."""
+    return _fixed_point(act.name, float(sw2), float(sb2), float(slope))
+
+
+def chi_1(act: Activation, sw2: float, sb2: float, slope: float = 0.01) -> float:
+    """sigma_w^2 E[phi'(sqrt(q*) z)^2]: the growth of gradients per layer."""
+    if act.name in _PIECEWISE_LINEAR:
+        k = {"linear": 1.0, "relu": 0.0}.get(act.name, slope)
+        return sw2 * (1.0 + k * k) / 2 if act.name != "linear" else sw2
+    q = fixed_point(act, sw2, sb2, slope)
+    if not math.isfinite(q):
+        q = _Q_MAX
+    return sw2 * gaussian_moments(act, 0.0, math.sqrt(q), slope).dphi2
+
+
+def _pair_moment(act: Activation, q: float, c: float, slope: float) -> tuple[float, float]:
+    """E[phi(u1) phi(u2)] and E[phi'(u1) phi'(u2)] for u1, u2 ~ N(0, q) with correlation c."""
+    c = min(max(c, -1.0), 1.0)
+    if act.name in ("relu", "leaky_relu"):
+        k = 0.0 if act.name == "relu" else slope
+        t = math.acos(c)
+        # E[relu(u1) relu(u2)], and the same for the other three sign combinations
+        pos = q / (2 * math.pi) * (math.sin(t) + (math.pi - t) * math.cos(t))
+        cross = q / (2 * math.pi) * (math.sin(t) - t * math.cos(t))
+        both = (math.pi - t) / (2 * math.pi)
+        return pos * (1 + k * k) - 2 * k * cross, both * (1 + k * k) + 2 * k * (t / (2 * math.pi))
+    x, w = np.polynomial.hermite_e.hermegauss(80)
+    w = w / math.sqrt(2 * math.pi)
+    z1, z2 = np.meshgrid(x, x, indexing="ij")
+    weight = np.outer(w, w)
+    u1 = math.sqrt(q) * z1
+    u2 = math.sqrt(q) * (c * z1 + math.sqrt(max(1 - c * c, 0.0)) * z2)
+    p = (act.apply(u1, slope) * act.apply(u2, slope) * weight).sum()
+    d = (act.slope_of(u1, slope) * act.slope_of(u2, slope) * weight).sum()
+    return float(p), float(d)
+
+
+def correlation_map(act: Activation, sw2: float, sb2: float, c: float,
+                    slope: float = 0.01) -> float:
+    """The correlation of two inputs' pre-activations one layer on, at q*."""
+    q = fixed_point(act, sw2, sb2, slope)
+    if not math.isfinite(q) or q <= 0:
+        return 1.0
+    p, _ = _pair_moment(act, q, c, slope)
+    return (sw2 * p + sb2) / q
+
+
+@dataclass(frozen=True)
+class PhasePoint:
+    """Where (sigma_w^2, sigma_b^2) sits for one activation."""
+
+    sigma_w2: float
+    sigma_b2: float
+    q_star: float
+    chi_1: float
+    xi_q: float  # depth scale of the length's approach to q*
+    xi_c: float  # depth scale of correlations (ordered phase: -1 / log chi_1)
+    phase: str  # "ordered", "chaotic" or "critical"
+
+    def to_dict(self) -> dict:
+        return {k: (v if not isinstance(v, float) or math.isfinite(v) else None)
+                for k, v in self.__dict__.items()}
+
+
+def phase_point(act: Activation, sw2: float, sb2: float, slope: float = 0.01) -> PhasePoint:
+    q = fixed_point(act, sw2, sb2, slope)
+    chi = chi_1(act, sw2, sb2, slope)
+    xi_q = math.inf
+    if math.isfinite(q) and q > 0:
+        h = 1e-4 * q
+        slope_q = (length_map(act, sw2, sb2, q + h, slope)
+                   - length_map(act, sw2, sb2, max(q - h, 0.0), slope)) / (q + h - max(q - h, 0))
+        if 0 < slope_q < 1:
+            xi_q = -1.0 / math.log(slope_q)
+    xi_c = -1.0 / math.log(chi) if 0 < chi < 1 else math.inf
+    phase = "critical" if abs(chi - 1) < 1e-3 else "ordered" if chi < 1 else "chaotic"
+    return PhasePoint(sw2, sb2, q, chi, xi_q, xi_c, phase)
+
+
+def critical_sigma_w2(act: Activation, sb2: float, slope: float = 0.01) -> float:
+    """The sigma_w^2 where chi_1 = 1 at this sigma_b^2 (chi_1 grows with sigma_w^2)."""
+    if act.name in _PIECEWISE_LINEAR:
+        k = {"linear": 1.0, "relu": 0.0}.get(act.name, slope)
+        return 1.0 if act.name == "linear" else 2.0 / (1.0 + k * k)
+    lo, hi = 1e-3, 1000.0
+    if chi_1(act, hi, sb2, slope) < 1:
+        return math.inf
+    for _ in range(60):
+        mid = math.sqrt(lo * hi)
+        if chi_1(act, mid, sb2, slope) < 1:
+            lo = mid
+        else:
+            hi = mid
+    return math.sqrt(lo * hi)
+
+
+def critical_line(act: Activation, sb2_values, slope: float = 0.01) -> list[dict]:
+    return [{"sigma_b2": float(b), "sigma_w2": critical_sigma_w2(act, float(b), slope)}
+            for b in sb2_values]
+
+
+@dataclass(frozen=True)
+class PhaseGrid:
+    activation: str
+    sigma_w2: list[float]
+    sigma_b2: list[float]
+    chi_1: list[list[float]]  # [i_b][i_w]
+    critical: list[dict]
+
+    def to_dict(self) -> dict:
+        return {"activation": self.activation, "sigma_w2": self.sigma_w2,
+                "sigma_b2": self.sigma_b2, "chi_1": self.chi_1, "critical_line": self.critical}
+
+
+SW2_RANGE = (0.25, 4.0)
+SB2_RANGE = (0.0, 0.5)
+
+
+def phase_grid(act: Activation, columns: int = 40, rows: int = 16,
+               slope: float = 0.01) -> PhaseGrid:
+    """chi_1 over a grid of (sigma_w^2, sigma_b^2), with the critical line."""
+    sw2 = np.linspace(*SW2_RANGE, columns).tolist()
+    sb2 = np.linspace(*SB2_RANGE, rows).tolist()
+    chi = [[chi_1(act, w, b, slope) for w in sw2] for b in sb2]
+    return PhaseGrid(act.name, sw2, sb2, chi, critical_line(act, sb2, slope))
+
+
+def config_sigmas(cfg: Config) -> tuple[float, float]:
+    """The config's (sigma_w^2, sigma_b^2): fan_in Var(W) and Var(b) of a middle layer
+    (the first layer when there is only one)."""
+    fans = cfg.fans()
+    fi, fo = fans[1] if len(fans) > 1 else fans[0]
+    w = SCHEMES[cfg.scheme].weight_spec(cfg, fi, fo)
+    b = bias_spec(cfg, fi)
+    return fi * w.std ** 2, b.std ** 2 + b.mean ** 2
