@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import math
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -164,6 +165,48 @@ def train(
     except (ConfigError, MemoryBudgetError) as e:
         raise UsageProblem(str(e)) from None
     typer.echo(render_train(config, records, format), nl=False)
+
+
+@app.command()
+@with_config
+def phase(
+    format: Annotated[str, typer.Option("--format", click_type=click.Choice(("plot", "json")),
+                                        help="plot (in the terminal) or json")] = "plot",
+    *,
+    config: Config,
+) -> None:
+    """The order-to-chaos phase diagram of the activation, with the config marked."""
+    from initscope.sim.activations import ACTIVATIONS
+    from initscope.sim.meanfield import config_sigmas, phase_grid, phase_point
+
+    act = ACTIVATIONS[config.activation]
+    grid = phase_grid(act, slope=config.slope)
+    sw2, sb2 = config_sigmas(config)
+    if format == "json":
+        import json
+
+        data = {**grid.to_dict(), "config": phase_point(act, sw2, sb2, config.slope).to_dict()}
+        typer.echo(json.dumps(_finite_or_none(data), indent=1, allow_nan=False))
+        return
+    from rich.console import Console
+
+    from initscope.phaseplot import phase_text
+
+    point = phase_point(act, sw2, sb2, config.slope)
+    Console(highlight=False).print(phase_text(grid, (sw2, sb2)))
+    typer.echo(f"{config.activation}: sigma_w^2 = {sw2:.4g}, sigma_b^2 = {sb2:.4g}: "
+               f"chi_1 = {point.chi_1:.4g} ({point.phase}), q* = {point.q_star:.4g}")
+
+
+def _finite_or_none(value):
+    """JSON has no infinity: a critical line that leaves the range becomes null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(v) for v in value]
+    return value
 
 
 @app.command()

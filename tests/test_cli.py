@@ -134,3 +134,18 @@ def test_train_table_csv_and_bad_values(capsys):
     for bad in (["--lr", "0"], ["--steps", "0"], ["--task", "mnist"]):
         code, _, err = call(capsys, "train", *bad, *TINY)
         assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+def test_phase_json_and_plot(capsys):
+    code, out, _ = call(capsys, "phase", "--activation", "tanh", "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["activation"] == "tanh"
+    assert len(data["chi_1"]) == len(data["sigma_b2"])
+    assert len(data["chi_1"][0]) == len(data["sigma_w2"])
+    first = data["critical_line"][0]
+    assert set(first) == {"sigma_b2", "sigma_w2"}
+    assert first["sigma_b2"] == 0 and first["sigma_w2"] == pytest.approx(1.0, rel=0.01)
+    assert data["config"]["phase"] == "ordered"  # the course demo, N(0, 0.01^2)
+    code, out, _ = call(capsys, "phase", "--preset", "he_relu", "--activation", "relu")
+    assert code == 0 and "critical line" in out and "(critical)" in out
