@@ -11,7 +11,8 @@ README = (Path(__file__).parents[1] / "README.md").read_text()
 KEY_NAMES = {"left_square_bracket": "[", "right_square_bracket": "]",
              "left_curly_bracket": "{", "right_curly_bracket": "}", "question_mark": "?",
              "pagedown": "PageDown", "pageup": "PageUp", "ctrl+home": "ctrl+Home",
-             "ctrl+end": "ctrl+End", "full_stop": "."}
+             "ctrl+end": "ctrl+End", "full_stop": ".", "shift+right": "shift+Right",
+             "shift+left": "shift+Left", "shift+up": "shift+Up", "shift+down": "shift+Down"}
 
 
 def test_every_key_is_documented():

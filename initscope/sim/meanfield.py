@@ -199,6 +199,12 @@ SB2_RANGE = (0.0, 0.5)
 def phase_grid(act: Activation, columns: int = 40, rows: int = 16,
                slope: float = 0.01) -> PhaseGrid:
     """chi_1 over a grid of (sigma_w^2, sigma_b^2), with the critical line."""
+    return _phase_grid(act.name, columns, rows, float(slope))
+
+
+@lru_cache(maxsize=32)
+def _phase_grid(name: str, columns: int, rows: int, slope: float) -> PhaseGrid:
+    act = ACTIVATIONS[name]
     sw2 = np.linspace(*SW2_RANGE, columns).tolist()
     sb2 = np.linspace(*SB2_RANGE, rows).tolist()
     chi = [[chi_1(act, w, b, slope) for w in sw2] for b in sb2]

@@ -23,7 +23,7 @@ from initscope.sim.draws import DrawCache
 from initscope.sim.memory import check_budget, sample_cap
 from initscope.sim.schemes import NORMAL, ONES, SCHEMES, UNIFORM, BiasSpec, WeightSpec, bias_spec
 from initscope.sim.stats import Summarizer, Summary, fill_histograms
-from initscope.sim.theory import LayerTheory, predict_layers
+from initscope.sim.theory import LayerTheory, predict_layers, theory_note
 
 QUANTITIES = ("preactivation", "activation", "gradient", "weight_gradient")
 FORWARD, COMPLETE = "forward", "complete"
@@ -79,6 +79,7 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
     step: int = 0  # training steps taken before these numbers (0: as initialized)
+    theory_note: str | None = None  # where the predictions do not hold, or only roughly
 
     def snapshot(self) -> RunResult:
         """A copy that later changes to this result (the backward pass) do not touch."""
@@ -93,6 +94,7 @@ class RunResult:
             "layers": [layer.to_dict() for layer in self.layers],
             "overflow_layer": self.overflow_layer,
             "overflow_pass": self.overflow_pass,
+            "theory_note": self.theory_note,
             "warnings": list(self.warnings),
         }
 
@@ -256,7 +258,9 @@ class _Run:
                     w.basis, cfg.seed, "weight", i, (w.fan_in, w.fan_out), self.dt)
             layers.append(LayerResult(i + 1, w.fan_in, w.fan_out, measured, w.std,
                                       theory=theory[i] if theory else None))
-        result = RunResult(cfg, layers)
+        note = theory_note(cfg) if self.explicit is None else \
+            "no prediction: the weights have been trained"
+        result = RunResult(cfg, layers, theory_note=note)
         self._forward(result)
         fill_histograms([lay.preactivation for lay in layers], cfg.bins, cfg.hist_range == "shared")
         fill_histograms([lay.activation for lay in layers], cfg.bins, cfg.hist_range == "shared")

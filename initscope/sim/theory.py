@@ -125,6 +125,17 @@ def register_for_quadrature(name: str, act: Activation) -> None:
     _DISGUISED[name] = act
 
 
+def theory_note(cfg: Config) -> str | None:
+    """Where the prediction does not hold, or only roughly, in a few words."""
+    if not theory_applies(cfg):
+        return "no prediction: every weight has one value, not independent zero-mean draws"
+    if cfg.scheme == "orthogonal":
+        return "approximate: orthogonal weights are not independent (exact when wide)"
+    if cfg.scheme == "zeros":
+        return "zero weights: every layer only passes its bias on"
+    return None
+
+
 def theory_applies(cfg: Config) -> bool:
     """The recursion assumes zero-mean, independent weights: not for constant init."""
     return SCHEMES[cfg.scheme].zero_mean or cfg.value * cfg.gain == 0.0

@@ -26,6 +26,7 @@ from initscope.presets import PRESETS, PRESETS_BY_NAME
 from initscope.report import fmt
 from initscope.sim import Cancelled, Config, ConfigError, MemoryBudgetError, Simulator, validate
 from initscope.sim.config import parse_width
+from initscope.sim.meanfield import config_sigmas
 from initscope.sim.memory import check_budget
 from initscope.sim.training import Trainer
 from initscope.tui.commands import InitScopeCommands
@@ -107,6 +108,14 @@ class InitScopeApp(App):
                 tooltip="histogram x-range shared across layers, or per layer"),
         Binding("t", "cycle_theme", "Theme", id="action-theme", show=False,
                 tooltip="next theme"),
+        Binding("shift+right", "sigma(0.1, 0)", "σw² +", id="sigma-w-up", show=False,
+                tooltip="raise sigma_w^2 = fan_in Var(W) by 0.1 (through the gain)"),
+        Binding("shift+left", "sigma(-0.1, 0)", "σw² -", id="sigma-w-down", show=False,
+                tooltip="lower sigma_w^2 by 0.1"),
+        Binding("shift+up", "sigma(0, 0.02)", "σb² +", id="sigma-b-up", show=False,
+                tooltip="raise the bias variance sigma_b^2 by 0.02 (normal biases)"),
+        Binding("shift+down", "sigma(0, -0.02)", "σb² -", id="sigma-b-down", show=False,
+                tooltip="lower sigma_b^2 by 0.02"),
         Binding("space", "toggle_training", "Train", id="action-train", show=True,
                 tooltip="start or pause SGD training on the config's task"),
         Binding("full_stop", "train_step", "One step", id="action-train-step", show=False,
@@ -173,6 +182,7 @@ class InitScopeApp(App):
             yield SelectorPane(self.config)
             with Vertical(id="right"):
                 yield HistogramGrid()
+                yield Static("", id="phase-view")
                 yield SparklinePanel()
                 yield TrainingPanel()
                 yield LayerTable()
@@ -224,8 +234,27 @@ class InitScopeApp(App):
         self.simulate(new)
 
     def watch_view(self) -> None:
+        phase = self.view == "phase"
+        self.query_one(HistogramGrid).display = not phase
+        self.query_one("#phase-view").display = phase
         self._set_titles()
         self.request_plots()
+
+    def action_sigma(self, d_w2: float, d_b2: float) -> None:
+        """Move the config on the phase diagram: sigma_w^2 through the gain, sigma_b^2
+        through normal biases."""
+        sw2, sb2 = config_sigmas(self.config)
+        changes = {}
+        if d_w2:
+            if sw2 <= 0:
+                self.notify("zero weights have no sigma_w^2 to scale: pick a random scheme",
+                            severity="warning")
+                return
+            target = max(round(sw2 + d_w2, 6), 0.01)
+            changes["gain"] = self.config.gain * math.sqrt(target / sw2)
+        if d_b2:
+            changes.update(bias="normal", bias_value=math.sqrt(max(round(sb2 + d_b2, 6), 0.0)))
+        self.propose(**changes)
 
     def action_step(self, field: str, delta: int) -> None:
         spec = FIELDS_BY_NAME[field]
@@ -346,7 +375,9 @@ class InitScopeApp(App):
     def _show(self, display: Display) -> None:
         self.shown = display
         with self.batch_update():
-            self.query_one(SparklinePanel).show(display.series)
+            sparklines = self.query_one(SparklinePanel)
+            sparklines.show(display.series)
+            sparklines.border_subtitle = display.theory_note or ""
             self.query_one(LayerTable).show(display.table_text)
             summary = display.summary if self.timings else display.summary.split(" — ")[0]
             self._set_status(summary, warnings=display.result.warnings)
@@ -459,8 +490,13 @@ class InitScopeApp(App):
             return
         grid = self.query_one(HistogramGrid)
         width, height = grid.cell_size()
-        request = PlotRequest(self.shown.result, self.view, tuple(grid.visible_layers()),
-                              width, height, self._plot_colors())
+        layers = tuple(grid.visible_layers())
+        if self.view == "phase":
+            panel = self.query_one("#phase-view")
+            size = panel.content_size if panel.content_size.width else grid.content_size
+            width, height, layers = size.width, size.height, ()
+        request = PlotRequest(self.shown.result, self.view, layers, width, height,
+                              self._plot_colors())
         if self.plot_request is not None and self.plot_request.key() == request.key():
             return
         self.plot_request = request
@@ -475,7 +511,10 @@ class InitScopeApp(App):
     def on_plots_ready(self, message: PlotsReady) -> None:
         if self.plot_request is None or message.request.key() != self.plot_request.key():
             return
-        self.query_one(HistogramGrid).show_plots(message.texts)
+        if message.request.view == "phase":
+            self.query_one("#phase-view", Static).update(message.texts[0])
+        else:
+            self.query_one(HistogramGrid).show_plots(message.texts)
         self.plots_key = message.request.key()
 
     @on(HistogramGrid.LayoutChanged)
@@ -499,6 +538,8 @@ class InitScopeApp(App):
         x_range = "shared x-range" if self.config.hist_range == "shared" else "x-range per layer"
         grid.border_title = f"{VIEW_TITLES[self.view]} · {span}{paging}"
         grid.border_subtitle = f"{x_range} (x) · view (v)"
+        phase = self.query_one("#phase-view")
+        phase.border_title = f"Phase diagram: {self.config.activation} · view (v)"
 
     def _set_status(self, text: str, warnings: list[str] | None = None,
                     error: bool = False) -> None:

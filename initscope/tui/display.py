@@ -15,14 +15,15 @@ from textual.content import Content
 from initscope.report import TABLE, fmt, fmt_percent, rows
 from initscope.sim.network import COMPLETE, RunResult
 
-VIEWS = ("activation", "preactivation", "gradient", "weight_gradient")
+VIEWS = ("activation", "preactivation", "gradient", "weight_gradient", "phase")
 VIEW_TITLES = {
     "activation": "Activations",
     "preactivation": "Pre-activations",
     "gradient": "Gradients w.r.t. activations",
     "weight_gradient": "Weight gradients",
+    "phase": "Phase diagram",
 }
-FORWARD_VIEWS = ("activation", "preactivation")
+FORWARD_VIEWS = ("activation", "preactivation", "phase")  # same before and after backward
 
 
 @dataclass
@@ -34,6 +35,10 @@ class Display:
     table_text: Content
     series: dict[str, tuple[list, list | None]]
     summary: str
+
+    @property
+    def theory_note(self) -> str | None:
+        return self.result.theory_note
 
     @property
     def config(self):
@@ -141,10 +146,34 @@ def plot_title(result: RunResult, index: int, view: str) -> Text:
     return title
 
 
+def phase_content(request: PlotRequest) -> Content:
+    """The phase diagram of the config's activation, the config marked on it."""
+    from initscope.phaseplot import phase_text
+    from initscope.sim.activations import ACTIVATIONS
+    from initscope.sim.meanfield import config_sigmas, phase_grid, phase_point
+
+    cfg = request.result.config
+    act = ACTIVATIONS[cfg.activation]
+    columns = max(12, min(80, request.width - 10))
+    grid = phase_grid(act, columns=columns, rows=max(6, min(24, request.height - 5)),
+                      slope=cfg.slope)
+    sw2, sb2 = config_sigmas(cfg)
+    point = phase_point(act, sw2, sb2, cfg.slope)
+    bar, axis = request.colors
+    text = phase_text(grid, (sw2, sb2), {"ordered": bar, "axis": axis})
+    text.append(f"\n{'':7}{cfg.activation}: χ1 = {fmt(point.chi_1, 3)} ({point.phase}), "
+                f"q* = {fmt(point.q_star, 3)}, ξc = {fmt(point.xi_c, 3)} layers"
+                "   shift+←/→ σw², shift+↑/↓ σb²", style=axis)
+    return Content.from_rich_text(text)
+
+
 def plot_texts(request: PlotRequest) -> list[Content]:
-    """Title and histogram of every requested layer, as ready-to-draw Content."""
+    """Title and histogram of every requested layer, as ready-to-draw Content (or,
+    in the phase view, the diagram)."""
     from initscope.tui.plots import histogram_text
 
+    if request.view == "phase":
+        return [phase_content(request)]
     out = []
     bar, axis = request.colors
     for i in request.layers:
