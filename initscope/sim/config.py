@@ -75,6 +75,9 @@ class Config:
     memory_limit: float = _opt(
         0.0, "memory budget in GiB (0: the smaller of 2 GiB and half the free memory)"
     )
+    init_steps: int = _opt(
+        -1, "lsuv, data_dependent: stop after this many iterations (-1: run to the end)"
+    )
     task: str = _opt(
         "teacher", "training task: teacher (regression), spiral (2 classes), output (the "
         "output is the loss)", choices=TASKS,
@@ -184,4 +187,5 @@ def validate(cfg: Config) -> Config:
     if not (math.isfinite(cfg.momentum) and 0.0 <= cfg.momentum < 1.0):
         raise ConfigError(f"momentum must be at least 0 and below 1, not {cfg.momentum}")
     _check_range("batch-size", cfg.batch_size, 0, MAX_BATCH)
+    _check_range("init-steps", cfg.init_steps, -1, 10 * MAX_DEPTH)
     return cfg

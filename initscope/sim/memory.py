@@ -77,6 +77,9 @@ def estimate(cfg: Config) -> Estimate:
         draws += cfg.batch * cfg.inputs * item
     act = ACTIVATIONS[cfg.activation]
     per_layer = 2 if act.derivative_needs_input else 1
+    if scheme.data_init:  # tuned copies of the weights, and the tuning's own passes
+        draws += weights * item
+        per_layer += 2
     activations = per_layer * cfg.batch * sum(widths) * item
     widest = max(widths + [cfg.inputs])
     scratch = (4 * cfg.batch * widest + widest * widest) * item + 2 * 65536 * 8

@@ -18,6 +18,7 @@ import numpy as np
 
 from initscope.sim.activations import ACTIVATIONS
 from initscope.sim.config import Config, validate
+from initscope.sim.datainit import DATA_INITS
 from initscope.sim.diagnose import diagnose
 from initscope.sim.draws import DrawCache
 from initscope.sim.memory import check_budget, sample_cap
@@ -80,6 +81,8 @@ class RunResult:
     seconds: float = 0.0
     step: int = 0  # training steps taken before these numbers (0: as initialized)
     theory_note: str | None = None  # where the predictions do not hold, or only roughly
+    init_trace: list[dict] | None = None  # data-dependent schemes: each iteration's stds
+    init_iterations: int = 0  # how many iterations the whole data-dependent init takes
 
     def snapshot(self) -> RunResult:
         """A copy that later changes to this result (the backward pass) do not touch."""
@@ -95,6 +98,7 @@ class RunResult:
             "overflow_layer": self.overflow_layer,
             "overflow_pass": self.overflow_pass,
             "theory_note": self.theory_note,
+            **({"init_trace": self.init_trace} if self.init_trace is not None else {}),
             "warnings": list(self.warnings),
         }
 
@@ -145,6 +149,12 @@ class Simulator:
         validate(cfg)
         check_budget(cfg)
         with self._lock, np.errstate(all="ignore"):
+            if SCHEMES[cfg.scheme].data_init:
+                tuned = DATA_INITS[cfg.scheme](cfg, self.draws, cfg.init_steps)
+                result = _Run(self, cfg, cancel, on_forward, (tuned.weights, tuned.biases),
+                              note=theory_note(cfg)).execute()
+                result.init_trace, result.init_iterations = tuned.trace, tuned.iterations
+                return result
             return _Run(self, cfg, cancel, on_forward).execute()
 
     def run_weights(self, cfg: Config, weights: list[np.ndarray], biases: list[np.ndarray],
@@ -174,9 +184,11 @@ class _Run:
     """The state of one run: a short-lived helper of Simulator.run."""
 
     def __init__(self, sim: Simulator, cfg: Config, cancel, on_forward,
-                 explicit: tuple[list[np.ndarray], list[np.ndarray]] | None = None) -> None:
+                 explicit: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
+                 note: str | None = None) -> None:
         self.sim, self.cfg = sim, cfg
         self.explicit = explicit
+        self.note = note
         self.cancel, self.on_forward = cancel, on_forward
         self.dt = np.dtype(cfg.dtype)
         self.act = ACTIVATIONS[cfg.activation]
@@ -259,7 +271,7 @@ class _Run:
             layers.append(LayerResult(i + 1, w.fan_in, w.fan_out, measured, w.std,
                                       theory=theory[i] if theory else None))
         note = theory_note(cfg) if self.explicit is None else \
-            "no prediction: the weights have been trained"
+            self.note or "no prediction: the weights have been trained"
         result = RunResult(cfg, layers, theory_note=note)
         self._forward(result)
         fill_histograms([lay.preactivation for lay in layers], cfg.bins, cfg.hist_range == "shared")

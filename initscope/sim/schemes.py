@@ -108,6 +108,7 @@ class Scheme:
     weights: Callable[[Config, int, int], tuple[str, float]]
     bias: Callable[[int], BiasSpec] | None = None  # the scheme's own bias, if not zero
     zero_mean: bool = True  # False: the variance theory does not apply
+    data_init: bool = False  # tuned on the batch (datainit.py); `weights` is the start
 
     def weight_spec(self, cfg: Config, fan_in: int, fan_out: int) -> WeightSpec:
         basis, scale = self.weights(cfg, fan_in, fan_out)
@@ -158,6 +159,13 @@ SCHEMES: dict[str, Scheme] = {
                "zero bias", (), lambda c, fi, fo: (UNIFORM, math.sqrt(6.0 / (fi + fo)))),
         Scheme("flax_dense", "Flax Dense: lecun_normal, truncated normal with Var = 1/fan_in; "
                "zero bias", (), lambda c, fi, fo: (TRUNCATED, math.sqrt(1.0 / fi) / TRUNCATED_STD)),
+        Scheme("lsuv", "LSUV (Mishkin & Matas): orthonormal, then layer by layer W /= std(z) on "
+               "the batch until |Var(z) - 1| < 0.1 (10 tries at most); zero bias",
+               ("init_steps",), lambda c, fi, fo: (ORTHOGONAL, 1.0), data_init=True),
+        Scheme("data_dependent", "Krahenbuhl et al.: each unit to unit std (bias -mean/std) on "
+               "the batch, then layers rescaled by sqrt(r_k / geomean r), "
+               "r_k = sqrt(mean dW^2 / mean W^2), 10 rounds",
+               ("init_steps",), lambda c, fi, fo: (NORMAL, 1.0 / math.sqrt(fi)), data_init=True),
     )
 }
 

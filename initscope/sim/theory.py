@@ -127,6 +127,8 @@ def register_for_quadrature(name: str, act: Activation) -> None:
 
 def theory_note(cfg: Config) -> str | None:
     """Where the prediction does not hold, or only roughly, in a few words."""
+    if SCHEMES[cfg.scheme].data_init:
+        return "no prediction: the weights are tuned on the batch"
     if not theory_applies(cfg):
         return "no prediction: every weight has one value, not independent zero-mean draws"
     if cfg.scheme == "orthogonal":
@@ -143,7 +145,7 @@ def theory_applies(cfg: Config) -> bool:
 
 def predict_layers(cfg: Config) -> list[LayerTheory] | None:
     """Predicted stds of every layer, or None where the theory does not apply."""
-    if not theory_applies(cfg):
+    if not theory_applies(cfg) or SCHEMES[cfg.scheme].data_init:
         return None
     act = ACTIVATIONS[cfg.activation]
     scheme = SCHEMES[cfg.scheme]

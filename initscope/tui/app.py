@@ -28,6 +28,7 @@ from initscope.sim import Cancelled, Config, ConfigError, MemoryBudgetError, Sim
 from initscope.sim.config import parse_width
 from initscope.sim.meanfield import config_sigmas
 from initscope.sim.memory import check_budget
+from initscope.sim.schemes import SCHEMES
 from initscope.sim.training import Trainer
 from initscope.tui.commands import InitScopeCommands
 from initscope.tui.display import (
@@ -116,6 +117,10 @@ class InitScopeApp(App):
                 tooltip="raise the bias variance sigma_b^2 by 0.02 (normal biases)"),
         Binding("shift+down", "sigma(0, -0.02)", "σb² -", id="sigma-b-down", show=False,
                 tooltip="lower sigma_b^2 by 0.02"),
+        Binding("i", "init_step(1)", "Init iteration", id="action-init-next", show=False,
+                tooltip="lsuv, data_dependent: show the next iteration of the init"),
+        Binding("I", "init_step(-1)", "Init iteration back", id="action-init-back", show=False,
+                tooltip="lsuv, data_dependent: show the previous iteration"),
         Binding("space", "toggle_training", "Train", id="action-train", show=True,
                 tooltip="start or pause SGD training on the config's task"),
         Binding("full_stop", "train_step", "One step", id="action-train-step", show=False,
@@ -239,6 +244,17 @@ class InitScopeApp(App):
         self.query_one("#phase-view").display = phase
         self._set_titles()
         self.request_plots()
+
+    def action_init_step(self, delta: int) -> None:
+        """Walk through a data-dependent init: iteration 0 (the start), 1, ..., all."""
+        if not SCHEMES[self.config.scheme].data_init:
+            self.notify("iterations belong to the lsuv and data_dependent schemes",
+                        severity="warning", timeout=3)
+            return
+        total = self.shown.result.init_iterations if self.shown else 0
+        order = list(range(total + 1)) + [-1]
+        now = self.config.init_steps if self.config.init_steps in order else -1
+        self.propose(init_steps=order[(order.index(now) + delta) % len(order)])
 
     def action_sigma(self, d_w2: float, d_b2: float) -> None:
         """Move the config on the phase diagram: sigma_w^2 through the gain, sigma_b^2

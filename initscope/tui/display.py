@@ -114,6 +114,9 @@ def summary_line(result: RunResult) -> str:
     width = ",".join(map(str, c.width)) if len(c.width) <= 3 else f"{c.width[0]},…"
     what = (f"{c.scheme} · {c.activation} · depth {c.depth} · width {width} · batch {c.batch}"
             f" · seed {c.seed}")
+    if result.init_trace is not None:
+        shown = result.init_trace[-1]["iteration"]
+        what += f" · init iteration {shown} of {result.init_iterations} (i / I)"
     if result.step:
         return f"{what} — after {result.step} training steps"
     if result.phase == COMPLETE:

@@ -236,3 +236,18 @@ async def test_phase_view_and_moving_the_marker():
         shown = str(app.query_one("#phase-view").render())
         assert f"χ1 = {point.chi_1:.3g} ({point.phase})" in shown
         assert screen_rows(app) == core_rows(app.config)  # the numbers followed
+
+
+async def test_stepping_through_a_data_dependent_init():
+    app = InitScopeApp(SMALL.replace(scheme="lsuv", depth=3))
+    async with app.run_test(size=(140, 45)) as pilot:
+        await settle(app, pilot)
+        assert app.config.init_steps == -1
+        seen = []
+        for _ in range(5):
+            await pilot.press("i")
+            await settle(app, pilot)
+            seen.append(app.config.init_steps)
+            assert screen_rows(app) == core_rows(app.config)
+        assert seen == [0, 1, 2, 3, -1]
+        assert "init iteration" in str(app.query_one("#status").render())

@@ -40,6 +40,7 @@ class Field:
     choices: tuple = ()  # a closed list to cycle through
     ladder: tuple = ()  # numbers to step along; exact values are typed with Enter
     integer: bool = False
+    minimum: int = 0  # the lowest an integer without a ladder steps to
     visible: Callable[[Config], bool] = lambda c: True
 
 
@@ -58,6 +59,7 @@ FIELDS: list[Field] = [
     Field("mode", "  mode", choices=FAN_MODES, visible=_uses("mode")),
     Field("distribution", "  dist", choices=DISTRIBUTIONS, visible=_uses("distribution")),
     Field("scale", "  scale", ladder=(0.5, 1.0, 2.0, 3.0), visible=_uses("scale")),
+    Field("init_steps", "  iteration", integer=True, minimum=-1, visible=_uses("init_steps")),
     Field("gain", "Gain", ladder=(0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 5 / 3, 2.0, 3.0)),
     Field("activation", "Activation", choices=tuple(ACTIVATIONS)),
     Field("slope", "  slope", ladder=(0.0, 0.01, 0.1, 0.2, 0.3, 0.5),
@@ -88,6 +90,8 @@ def current(cfg: Config, name: str):
 def show_value(cfg: Config, name: str) -> str:
     if name == "width" and len(cfg.width) > 1:
         return ",".join(map(str, cfg.width))
+    if name == "init_steps" and cfg.init_steps < 0:
+        return "all"
     value = current(cfg, name)
     if name == "gain" and abs(value - 5 / 3) < 1e-12:
         return "5/3"
@@ -101,7 +105,7 @@ def stepped(f: Field, value, delta: int):
         i = f.choices.index(value) if value in f.choices else 0
         return f.choices[(i + delta) % len(f.choices)]
     if not f.ladder:
-        return max(0, value + delta)
+        return max(f.minimum, value + delta)
     rungs = list(f.ladder)
     if delta > 0:
         i = bisect.bisect_right(rungs, value + 1e-12)

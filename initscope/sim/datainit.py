@@ -1,0 +1,164 @@
+"""Data-dependent initializations: the weights are tuned on the batch itself.
+
+- `lsuv` (Mishkin & Matas 2015): orthonormal weights and zero biases, then layer by
+  layer, while |Var(z) - 1| >= tol and tries < max, divide the layer's weights by
+  the std of its output z on the batch. One iteration = one layer done.
+- `data_dependent` (Krähenbühl et al. 2015): Gaussian weights; within each layer,
+  every unit is scaled to unit std on the batch and its bias set to -mean/std; then,
+  in rounds, each layer k is rescaled by sqrt(r_k / geometric mean of r), with
+  r_k = sqrt(mean(dW_k^2) / mean(W_k^2)) from a backward pass of the fixed upstream
+  gradient, so every layer's weights change at the same relative rate. One iteration
+  = the within-layer pass, then one round each.
+
+Each returns the weights, the biases, and the trace: after every iteration, the std
+of every layer's output (and, for `data_dependent`, the ratios r_k).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from initscope.sim.activations import ACTIVATIONS
+from initscope.sim.config import Config
+from initscope.sim.draws import DrawCache
+from initscope.sim.schemes import NORMAL, ORTHOGONAL
+
+LSUV_TOL = 0.1  # as in the reference implementation
+LSUV_TRIES = 10
+ROUNDS = 10
+MAX_TRACE = 24  # iterations kept in the trace (evenly spread for deep networks)
+
+
+@dataclass
+class DataInit:
+    weights: list[np.ndarray]
+    biases: list[np.ndarray]
+    trace: list[dict] = field(default_factory=list)
+    iterations: int = 0  # how many the full procedure takes
+
+
+def _inputs(cfg: Config, draws: DrawCache) -> tuple[np.ndarray, np.ndarray]:
+    dt = np.dtype(cfg.dtype)
+    x = draws.normal(cfg.seed, "input", 0, (cfg.batch, cfg.inputs), dt)
+    if cfg.input_dist == "uniform":
+        x = draws.basis("uniform", cfg.seed, "input", 0, (cfg.batch, cfg.inputs), dt) \
+            * dt.type(math.sqrt(3.0))
+    g = draws.normal(cfg.seed, "upstream", 0, (cfg.batch, cfg.widths()[-1]), dt)
+    return np.asarray(x), np.asarray(g)
+
+
+def _forward(cfg: Config, x, weights, biases) -> tuple[list, list]:
+    act = ACTIVATIONS[cfg.activation]
+    zs, hs, h = [], [], x
+    for w, b in zip(weights, biases):
+        z = h @ w
+        z += b
+        h = act.apply(z, cfg.slope)
+        zs.append(z)
+        hs.append(h)
+    return zs, hs
+
+
+def _output_stds(cfg: Config, x, weights, biases) -> list[float]:
+    zs, _ = _forward(cfg, x, weights, biases)
+    return [float(np.std(z, dtype=np.float64)) for z in zs]
+
+
+def _keep(total: int) -> set[int]:
+    """Which iterations to trace: all of them, or an even spread with both ends."""
+    if total + 1 <= MAX_TRACE:
+        return set(range(total + 1))
+    return {round(i * total / (MAX_TRACE - 1)) for i in range(MAX_TRACE)}
+
+
+def lsuv(cfg: Config, draws: DrawCache, stop_after: int = -1) -> DataInit:
+    dt = np.dtype(cfg.dtype)
+    x, _ = _inputs(cfg, draws)
+    weights = [np.array(draws.basis(ORTHOGONAL, cfg.seed, "weight", i, shape, dt))
+               for i, shape in enumerate(cfg.fans())]
+    biases = [np.zeros(fo, dt) for _, fo in cfg.fans()]
+    act = ACTIVATIONS[cfg.activation]
+    total = len(weights)
+    keep = _keep(total)
+    trace = [{"iteration": 0, "std": _output_stds(cfg, x, weights, biases)}]
+    h = x
+    for i, w in enumerate(weights):
+        if stop_after >= 0 and i >= stop_after:
+            break
+        z = h @ w
+        for _ in range(LSUV_TRIES):
+            var = float(np.var(z, dtype=np.float64))
+            if abs(var - 1.0) < LSUV_TOL or not (var > 0 and math.isfinite(var)):
+                break
+            scale = dt.type(1.0 / math.sqrt(var))
+            w *= scale
+            z *= scale
+        h = act.apply(z, cfg.slope)
+        if i + 1 in keep:
+            trace.append({"iteration": i + 1, "std": _output_stds(cfg, x, weights, biases)})
+    return DataInit(weights, biases, trace, total)
+
+
+def gradient_ratios(cfg: Config, x, g, weights, biases) -> list[float]:
+    """r_k = sqrt(mean(dW_k^2) / mean(W_k^2)) for the fixed upstream gradient."""
+    act = ACTIVATIONS[cfg.activation]
+    zs, hs = _forward(cfg, x, weights, biases)
+    out = [0.0] * len(weights)
+    dh = g
+    for k in range(len(weights) - 1, -1, -1):
+        dz = dh * act.slope_of(zs[k], cfg.slope)
+        below = x if k == 0 else hs[k - 1]
+        dw = below.T @ dz
+        mean_w2 = float(np.mean(np.square(weights[k], dtype=np.float64)))
+        mean_g2 = float(np.mean(np.square(dw, dtype=np.float64)))
+        out[k] = math.sqrt(mean_g2 / mean_w2) if mean_w2 > 0 else math.inf
+        dh = dz @ weights[k].T
+    return out
+
+
+def data_dependent(cfg: Config, draws: DrawCache, stop_after: int = -1) -> DataInit:
+    dt = np.dtype(cfg.dtype)
+    x, g = _inputs(cfg, draws)
+    act = ACTIVATIONS[cfg.activation]
+    weights = [np.array(draws.basis(NORMAL, cfg.seed, "weight", i, shape, dt))
+               / dt.type(math.sqrt(shape[0])) for i, shape in enumerate(cfg.fans())]
+    biases = [np.zeros(fo, dt) for _, fo in cfg.fans()]
+
+    def record(iteration: int) -> dict:
+        return {"iteration": iteration, "std": _output_stds(cfg, x, weights, biases),
+                "ratio": gradient_ratios(cfg, x, g, weights, biases)}
+
+    trace = [record(0)]
+    total = 1 + ROUNDS
+    if stop_after == 0:
+        return DataInit(weights, biases, trace, total)
+    h = x  # within each layer: every unit to zero mean and unit std on the batch
+    with np.errstate(all="ignore"):
+        for w, b in zip(weights, biases):
+            z = h @ w
+            mean = z.mean(axis=0, dtype=np.float64)
+            std = z.std(axis=0, dtype=np.float64)
+            std[~(std > 0)] = 1.0
+            w /= std.astype(dt)
+            b[...] = (-mean / std).astype(dt)
+            h = act.apply((z - mean.astype(dt)) / std.astype(dt), cfg.slope)
+        trace.append(record(1))
+        for round_ in range(2, total + 1):
+            if stop_after >= 0 and round_ > stop_after:
+                break
+            ratios = np.array(trace[-1]["ratio"])
+            if not np.all(np.isfinite(ratios) & (ratios > 0)):
+                break
+            mean_log = float(np.mean(np.log(ratios)))
+            for w, b, r in zip(weights, biases, ratios):
+                alpha = dt.type(math.sqrt(r / math.exp(mean_log)))
+                w *= alpha
+                b *= alpha
+            trace.append(record(round_))
+    return DataInit(weights, biases, trace, total)
+
+
+DATA_INITS = {"lsuv": lsuv, "data_dependent": data_dependent}
