@@ -198,6 +198,42 @@ def phase(
                f"chi_1 = {point.chi_1:.4g} ({point.phase}), q* = {point.q_star:.4g}")
 
 
+@app.command()
+@with_config
+def spectrum(
+    format: Annotated[str, typer.Option("--format", click_type=click.Choice(("plot", "json")),
+                                        help="plot (in the terminal) or json")] = "plot",
+    *,
+    config: Config,
+) -> None:
+    """Singular values of the input-output Jacobian (widths up to 1000)."""
+    from initscope.sim.spectrum import jacobian_spectrum, spread
+
+    try:
+        result = jacobian_spectrum(config)
+    except ConfigError as e:
+        raise UsageProblem(str(e)) from None
+    data = {**result.to_dict(), "spread": spread(result)}
+    if format == "json":
+        import json
+
+        typer.echo(json.dumps(_finite_or_none(data), indent=1, allow_nan=False))
+        return
+    import numpy as np
+    from rich.console import Console
+
+    from initscope.tui.plots import histogram_text
+
+    values = result.flat
+    counts, edges = np.histogram(values, bins=40)
+    Console(highlight=False).print(histogram_text(tuple(int(c) for c in counts),
+                                                  tuple(float(e) for e in edges), 70, 14,
+                                                  "cyan", "default"))
+    typer.echo(f"{len(values)} singular values at {len(result.singular_values)} inputs: "
+               f"mean square {data['mean_squared']:.4g}, min {data['min']:.4g}, "
+               f"max {data['max']:.4g}, spread (std / rms) {data['spread']:.3f}")
+
+
 def _finite_or_none(value):
     """JSON has no infinity: a critical line that leaves the range becomes null."""
     if isinstance(value, float):

@@ -149,3 +149,23 @@ def test_phase_json_and_plot(capsys):
     assert data["config"]["phase"] == "ordered"  # the course demo, N(0, 0.01^2)
     code, out, _ = call(capsys, "phase", "--preset", "he_relu", "--activation", "relu")
     assert code == 0 and "critical line" in out and "(critical)" in out
+
+
+def test_report_rnn_and_residual_and_spectrum(capsys):
+    code, out, _ = call(capsys, "report", "--arch", "rnn", "--time-steps", "4", "--width", "8",
+                        "--inputs", "8", "--batch", "16", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and [s["step"] for s in data["steps"]] == [1, 2, 3, 4]
+    assert all(s["hidden_norm"] > 0 and s["gradient_norm"] > 0 for s in data["steps"])
+    code, out, _ = call(capsys, "report", "--arch", "residual", "--branch", "zero_last",
+                        "--depth", "3", "--width", "16", "--batch", "32", "--format", "json")
+    assert code == 0 and len(json.loads(out)["layers"]) == 3
+    code, out, _ = call(capsys, "spectrum", "--scheme", "orthogonal", "--activation", "linear",
+                        "--width", "16", "--inputs", "16", "--depth", "3", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and len(data["singular_values"]) == 3
+    assert all(v == pytest.approx(1.0) for row in data["singular_values"] for v in row)
+    code, _, err = call(capsys, "spectrum", "--width", "1500")
+    assert code == 2 and "up to 1000" in err
+    code, _, err = call(capsys, "train", "--arch", "rnn", "--steps", "1")
+    assert code == 2 and "plain stack" in err

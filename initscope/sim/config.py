@@ -23,6 +23,9 @@ BIAS_MODES = ("auto", "zeros", "constant", "normal")
 DTYPES = ("float32", "float64")
 RANGE_MODES = ("shared", "layer")
 TASKS = ("teacher", "spiral", "output")
+ARCHS = ("plain", "residual", "rnn")
+BRANCHES = ("plain", "zero_last", "fixup", "rezero")
+RNN_INPUTS = ("all", "first")
 
 
 class ConfigError(ValueError):
@@ -38,6 +41,10 @@ def _opt(default, help: str, option: str | None = None, **extra):
 class Config:
     """One experiment: network shape, initialization, activation, data and display."""
 
+    arch: str = _opt(
+        "plain", "plain stack; residual: blocks x + F(x), F two dense layers, depth in "
+        "blocks; rnn: h_t = phi(h_{t-1} W + x_t U + b)", choices=ARCHS,
+    )
     scheme: str = _opt("normal", "initialization scheme (see `initscope schemes`)")
     std: float = _opt(0.01, "std of the `normal` scheme")
     bound: float = _opt(0.05, "bound a of the `uniform` scheme, U(-a, a)")
@@ -75,6 +82,14 @@ class Config:
     memory_limit: float = _opt(
         0.0, "memory budget in GiB (0: the smaller of 2 GiB and half the free memory)"
     )
+    branch: str = _opt(
+        "plain", "residual: both branch layers from the scheme (plain), last layer zero, "
+        "fixup, or rezero (x + alpha F(x), alpha = 0)", choices=BRANCHES,
+    )
+    time_steps: int = _opt(50, "rnn: time steps T, 1-1000")
+    rnn_input: str = _opt(
+        "all", "rnn: unit-Gaussian input at every step, or only the first", choices=RNN_INPUTS,
+    )
     init_steps: int = _opt(
         -1, "lsuv, data_dependent: stop after this many iterations (-1: run to the end)"
     )
@@ -91,6 +106,10 @@ class Config:
         if len(self.width) == 1:
             return [self.width[0]] * self.depth
         return list(self.width)
+
+    def row_count(self) -> int:
+        """Rows of a result: layers, blocks (residual) or time steps (rnn)."""
+        return self.time_steps if self.arch == "rnn" else self.depth
 
     def fans(self) -> list[tuple[int, int]]:
         """(fan_in, fan_out) of each layer's weight matrix."""
@@ -188,4 +207,9 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"momentum must be at least 0 and below 1, not {cfg.momentum}")
     _check_range("batch-size", cfg.batch_size, 0, MAX_BATCH)
     _check_range("init-steps", cfg.init_steps, -1, 10 * MAX_DEPTH)
+    _check_range("time-steps", cfg.time_steps, 1, MAX_DEPTH)
+    if cfg.arch != "plain" and SCHEMES[cfg.scheme].data_init:
+        raise ConfigError(f"{cfg.scheme} tunes a plain stack: use --arch plain with it")
+    if cfg.arch != "plain" and len(cfg.width) > 1:
+        raise ConfigError(f"the {cfg.arch} network has one width: give --width one number")
     return cfg

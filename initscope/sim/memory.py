@@ -42,7 +42,7 @@ def budget_bytes(cfg: Config) -> int:
 
 def sample_cap(cfg: Config) -> int:
     """Histogram sample per tensor: at most SAMPLE_CAP, and all of them within budget."""
-    per = SAMPLE_BUDGET // (4 * cfg.depth * 8)
+    per = SAMPLE_BUDGET // (4 * cfg.row_count() * 8)
     return max(1024, min(SAMPLE_CAP, per))
 
 
@@ -60,9 +60,30 @@ class Estimate:
         return self.draws + self.activations + self.scratch + self.samples
 
 
+def _estimate_arch(cfg: Config) -> Estimate:
+    """Residual and recurrent runs keep every row's tensors and materialized weights."""
+    item = np.dtype(cfg.dtype).itemsize
+    w, rows = cfg.width[0], cfg.row_count()
+    samples = 4 * rows * sample_cap(cfg) * 8
+    if cfg.arch == "residual":
+        weights = 2 * cfg.depth * w * w
+        draws = (2 * weights + 2 * cfg.batch * w + 4 * cfg.depth * w) * item
+        kept = 3 * rows * cfg.batch * w * item
+    else:
+        weights = w * w + cfg.inputs * w
+        steps_with_input = rows if cfg.rnn_input == "all" else 1
+        draws = (2 * weights + cfg.batch * cfg.inputs * steps_with_input + cfg.batch * w
+                 + 2 * w) * item
+        kept = 2 * (rows + 1) * cfg.batch * w * item
+    scratch = (6 * cfg.batch * max(w, cfg.inputs) + 2 * w * w) * item + 2 * 65536 * 8
+    return Estimate(draws, kept, scratch, samples)
+
+
 def estimate(cfg: Config) -> Estimate:
     """Peak bytes of one run of `cfg`, counting cached draws, kept activations,
     per-run scratch and histogram samples."""
+    if cfg.arch != "plain":
+        return _estimate_arch(cfg)
     item = np.dtype(cfg.dtype).itemsize
     widths = cfg.widths()
     fans = cfg.fans()

@@ -83,6 +83,8 @@ class RunResult:
     theory_note: str | None = None  # where the predictions do not hold, or only roughly
     init_trace: list[dict] | None = None  # data-dependent schemes: each iteration's stds
     init_iterations: int = 0  # how many iterations the whole data-dependent init takes
+    hidden_norm: list[float | None] | None = None  # rnn: batch-mean |h_t| per step
+    gradient_norm: list[float | None] | None = None  # rnn: batch-mean |dL/dh_t| per step
 
     def snapshot(self) -> RunResult:
         """A copy that later changes to this result (the backward pass) do not touch."""
@@ -99,6 +101,9 @@ class RunResult:
             "overflow_pass": self.overflow_pass,
             "theory_note": self.theory_note,
             **({"init_trace": self.init_trace} if self.init_trace is not None else {}),
+            **({"steps": [{"step": t + 1, "hidden_norm": h, "gradient_norm": g}
+                          for t, (h, g) in enumerate(zip(self.hidden_norm, self.gradient_norm))]}
+               if self.hidden_norm is not None else {}),
             "warnings": list(self.warnings),
         }
 
@@ -149,6 +154,12 @@ class Simulator:
         validate(cfg)
         check_budget(cfg)
         with self._lock, np.errstate(all="ignore"):
+            if cfg.arch != "plain":
+                from initscope.sim.architectures import RecurrentRun, ResidualRun
+
+                self.draws.keep_only(set())  # these runs draw what they need afresh
+                runner = ResidualRun if cfg.arch == "residual" else RecurrentRun
+                return runner(self.draws, cfg, cancel, on_forward).execute()
             if SCHEMES[cfg.scheme].data_init:
                 tuned = DATA_INITS[cfg.scheme](cfg, self.draws, cfg.init_steps)
                 result = _Run(self, cfg, cancel, on_forward, (tuned.weights, tuned.biases),

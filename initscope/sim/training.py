@@ -138,6 +138,9 @@ class Trainer:
 
     def __init__(self, cfg: Config, draws: DrawCache | None = None) -> None:
         self.cfg = validate(cfg)
+        if cfg.arch != "plain" or SCHEMES[cfg.scheme].data_init:
+            raise ConfigError("training covers the plain stack with a fixed scheme: "
+                              "use --arch plain and another scheme")
         check_training_budget(cfg)
         self.draws = draws or DrawCache()
         self.dt = np.dtype(cfg.dtype)

@@ -1,0 +1,88 @@
+"""Singular values of the input-output Jacobian of the plain stack (dynamical isometry).
+
+With row vectors, h_l = phi(h_{l-1} W_l + b_l), so dh_L/dh_0 = prod_l W_l diag(phi'(z_l)).
+Its singular values at a few inputs say how evenly the network passes signals and
+gradients: all near 1 is dynamical isometry (Pennington et al. 2017), reachable with
+orthogonal weights and a sigmoidal activation at criticality, never with ReLU.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from initscope.sim.activations import ACTIVATIONS
+from initscope.sim.config import Config, ConfigError, validate
+from initscope.sim.network import Simulator
+from initscope.sim.schemes import SCHEMES, bias_spec
+
+MAX_SPECTRUM_WIDTH = 1000
+SAMPLES = 3  # inputs at which the Jacobian is taken
+
+
+@dataclass
+class Spectrum:
+    singular_values: list[list[float]]  # one list per input sample, largest first
+
+    @property
+    def flat(self) -> np.ndarray:
+        return np.concatenate([np.asarray(s) for s in self.singular_values])
+
+    def to_dict(self) -> dict:
+        s = self.flat
+        return {
+            "singular_values": self.singular_values,
+            "mean_squared": float(np.mean(s * s)),
+            "std": float(np.std(s)),
+            "max": float(s.max()),
+            "min": float(s.min()),
+        }
+
+
+def jacobian_spectrum(cfg: Config, sim: Simulator | None = None) -> Spectrum:
+    """Singular values of dh_L/dh_0 at the first SAMPLES inputs of the batch, in float64."""
+    validate(cfg)
+    if cfg.arch != "plain" or SCHEMES[cfg.scheme].data_init:
+        raise ConfigError("the Jacobian spectrum is for the plain stack with a fixed scheme")
+    if max(cfg.widths() + [cfg.inputs]) > MAX_SPECTRUM_WIDTH:
+        raise ConfigError(f"the Jacobian spectrum takes widths and inputs up to "
+                          f"{MAX_SPECTRUM_WIDTH}: lower the width")
+    sim = sim or Simulator()
+    act = ACTIVATIONS[cfg.activation]
+    scheme = SCHEMES[cfg.scheme]
+    dt = np.dtype(cfg.dtype)
+    x = np.asarray(sim.draws.normal(cfg.seed, "input", 0, (cfg.batch, cfg.inputs), dt))
+    weights, biases = [], []
+    for i, (fi, fo) in enumerate(cfg.fans()):
+        spec = scheme.weight_spec(cfg, fi, fo)
+        unit = sim.draws.basis(spec.basis, cfg.seed, "weight", i, (fi, fo), dt)
+        weights.append(np.full((fi, fo), spec.scale) if unit is None
+                       else unit.astype(np.float64) * spec.scale)
+        b = bias_spec(cfg, fi)
+        vec = np.full(fo, b.mean)
+        if b.scale:
+            vec = vec + sim.draws.basis(b.basis, cfg.seed, "bias", i, (fo,), dt) * b.scale
+        biases.append(vec)
+    out = []
+    with np.errstate(all="ignore"):
+        for row in x[: min(SAMPLES, cfg.batch)].astype(np.float64):
+            h, jac = row[None, :], None
+            for w, b in zip(weights, biases):
+                z = h @ w + b
+                step = w * act.slope_of(z, cfg.slope)  # W diag(phi'(z))
+                jac = step if jac is None else jac @ step
+                h = act.apply(z, cfg.slope)
+            if not np.all(np.isfinite(jac)):
+                raise ConfigError("the Jacobian overflowed: its singular values are not finite")
+            sv = np.linalg.svd(jac, compute_uv=False)
+            out.append([float(v) for v in sv])
+    return Spectrum(out)
+
+
+def spread(spectrum: Spectrum) -> float:
+    """How far from isometry: std of the singular values over their root mean square."""
+    s = spectrum.flat
+    rms = math.sqrt(float(np.mean(s * s)))
+    return float(np.std(s)) / rms if rms > 0 else math.inf
