@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from initscope.sim.config import Config
 
 # the fields a preset resets before applying its own changes
-_RESET = dict(std=0.01, gain=1.0, bias="auto", bias_value=0.01, mode="fan_in")
+_RESET = dict(std=0.01, gain=1.0, bias="auto", bias_value=0.01, mode="fan_in", arch="plain",
+              init_steps=-1)
 # (a preset may also set any other field, the training task included)
 
 
@@ -56,6 +57,20 @@ PRESETS: list[Preset] = [
            "glorot_uniform weights, zero bias", dict(scheme="keras_dense")),
     Preset("0", "flax_dense", "Flax Dense default",
            "lecun_normal (truncated) weights, zero bias", dict(scheme="flax_dense")),
+    Preset("", "res_plain", "residual: plain He blocks",
+           "both branch layers He: the stream's variance triples with every block",
+           dict(arch="residual", branch="plain", scheme="he_normal", activation="relu")),
+    Preset("", "res_zero_last", "residual: zero last layer",
+           "the branch's last layer starts at 0: the variance stays the input's",
+           dict(arch="residual", branch="zero_last", scheme="he_normal", activation="relu")),
+    Preset("", "rnn_orthogonal", "RNN: orthogonal",
+           "orthogonal W keeps the hidden norm: only tanh contracts it, the same every draw",
+           dict(arch="rnn", scheme="orthogonal", activation="tanh", width=(128,), inputs=128,
+                rnn_input="first")),
+    Preset("", "rnn_xavier", "RNN: Xavier",
+           "a Gaussian W stretches some directions and squeezes others: the norm wanders",
+           dict(arch="rnn", scheme="xavier_normal", activation="tanh", width=(128,),
+                inputs=128, rnn_input="first")),
     Preset("", "toy", "toy symmetry network",
            "2 inputs, two hidden layers of 2 identity units, constant weights, the output "
            "as the loss: w1 = w2, w3 = w4, w5 = ... = w8, w9 = w10 after every update",

@@ -32,6 +32,7 @@ from initscope.sim.schemes import SCHEMES
 from initscope.sim.training import Trainer
 from initscope.tui.commands import InitScopeCommands
 from initscope.tui.display import (
+    DIAGRAM_VIEWS,
     VIEW_TITLES,
     VIEWS,
     Display,
@@ -205,7 +206,7 @@ class InitScopeApp(App):
             self.notify("\n".join(self.theme_errors), title="Some themes did not load",
                         severity="warning", timeout=8)
         self.theme_changed_signal.subscribe(self, lambda _theme: self.request_plots())
-        self.query_one(HistogramGrid).set_layers(self.config.depth)
+        self.query_one(HistogramGrid).set_layers(self.config.row_count())
         self._set_titles()
         self.query_one(Selector).focus()
         self.simulate(self.config)
@@ -233,15 +234,15 @@ class InitScopeApp(App):
     def watch_config(self, old: Config, new: Config) -> None:
         self._stop_training(reset=True)
         self.query_one(SelectorPane).show(new)
-        self.query_one(HistogramGrid).set_layers(new.depth)
+        self.query_one(HistogramGrid).set_layers(new.row_count())
         self._set_titles()
         self._set_status(f"running {new.scheme} · {new.activation} · depth {new.depth}…")
         self.simulate(new)
 
     def watch_view(self) -> None:
-        phase = self.view == "phase"
-        self.query_one(HistogramGrid).display = not phase
-        self.query_one("#phase-view").display = phase
+        diagram = self.view in DIAGRAM_VIEWS
+        self.query_one(HistogramGrid).display = not diagram
+        self.query_one("#phase-view").display = diagram
         self._set_titles()
         self.request_plots()
 
@@ -401,6 +402,7 @@ class InitScopeApp(App):
 
     def on_simulation_failed(self, message: SimulationFailed) -> None:
         if message.config == self.config:
+            self.training = False
             self.notify(message.error, title="Run failed", severity="error", timeout=8)
             self._set_status(message.error, error=True)
 
@@ -507,7 +509,7 @@ class InitScopeApp(App):
         grid = self.query_one(HistogramGrid)
         width, height = grid.cell_size()
         layers = tuple(grid.visible_layers())
-        if self.view == "phase":
+        if self.view in DIAGRAM_VIEWS:
             panel = self.query_one("#phase-view")
             size = panel.content_size if panel.content_size.width else grid.content_size
             width, height, layers = size.width, size.height, ()
@@ -527,7 +529,7 @@ class InitScopeApp(App):
     def on_plots_ready(self, message: PlotsReady) -> None:
         if self.plot_request is None or message.request.key() != self.plot_request.key():
             return
-        if message.request.view == "phase":
+        if message.request.view in DIAGRAM_VIEWS:
             self.query_one("#phase-view", Static).update(message.texts[0])
         else:
             self.query_one(HistogramGrid).show_plots(message.texts)
@@ -554,8 +556,8 @@ class InitScopeApp(App):
         x_range = "shared x-range" if self.config.hist_range == "shared" else "x-range per layer"
         grid.border_title = f"{VIEW_TITLES[self.view]} · {span}{paging}"
         grid.border_subtitle = f"{x_range} (x) · view (v)"
-        phase = self.query_one("#phase-view")
-        phase.border_title = f"Phase diagram: {self.config.activation} · view (v)"
+        diagram = self.query_one("#phase-view")
+        diagram.border_title = f"{VIEW_TITLES[self.view]}: {self.config.activation} · view (v)"
 
     def _set_status(self, text: str, warnings: list[str] | None = None,
                     error: bool = False) -> None:

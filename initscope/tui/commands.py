@@ -10,6 +10,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from initscope.presets import PRESETS
 from initscope.sim.activations import ACTIVATIONS
+from initscope.sim.config import ARCHS
 from initscope.sim.schemes import SCHEMES
 from initscope.tui.display import VIEW_TITLES
 
@@ -25,6 +26,9 @@ class InitScopeCommands(Provider):
         out = []
         for name, scheme in SCHEMES.items():
             out.append((f"Scheme: {name}", partial(app.propose, scheme=name), scheme.formula))
+        for arch in ARCHS:
+            out.append((f"Network: {arch}", partial(app.propose, arch=arch),
+                        "plain stack, residual blocks, or a recurrent net"))
         for name, act in ACTIVATIONS.items():
             out.append((f"Activation: {name}", partial(app.propose, activation=name),
                         act.formula))

@@ -15,15 +15,19 @@ from textual.content import Content
 from initscope.report import TABLE, fmt, fmt_percent, rows
 from initscope.sim.network import COMPLETE, RunResult
 
-VIEWS = ("activation", "preactivation", "gradient", "weight_gradient", "phase")
+VIEWS = ("activation", "preactivation", "gradient", "weight_gradient", "phase", "spectrum")
+DIAGRAM_VIEWS = ("phase", "spectrum")  # one picture in place of the histogram grid
 VIEW_TITLES = {
     "activation": "Activations",
     "preactivation": "Pre-activations",
     "gradient": "Gradients w.r.t. activations",
     "weight_gradient": "Weight gradients",
     "phase": "Phase diagram",
+    "spectrum": "Jacobian spectrum",
 }
-FORWARD_VIEWS = ("activation", "preactivation", "phase")  # same before and after backward
+ROW_PREFIX = {"plain": "L", "residual": "B", "rnn": "t"}  # layer, block, time step
+# the same before and after the backward pass
+FORWARD_VIEWS = ("activation", "preactivation", "phase", "spectrum")
 
 
 @dataclass
@@ -133,10 +137,12 @@ def build_display(result: RunResult) -> Display:
 def plot_title(result: RunResult, index: int, view: str) -> Text:
     lay = result.layers[index]
     summary = getattr(lay, view)
-    title = Text(f"L{lay.index}", style="bold", no_wrap=True, overflow="ellipsis")
+    prefix = ROW_PREFIX[result.config.arch]
+    title = Text(f"{prefix}{lay.index}", style="bold", no_wrap=True, overflow="ellipsis")
     if summary is None:
         if result.overflow_layer is not None and lay.index > result.overflow_layer:
-            title.append(f"  not run: overflow at L{result.overflow_layer}", style="italic")
+            title.append(f"  not run: overflow at {prefix}{result.overflow_layer}",
+                         style="italic")
         elif result.phase != COMPLETE:
             title.append("  backward pass running…", style="italic")
         return title
@@ -170,6 +176,32 @@ def phase_content(request: PlotRequest) -> Content:
     return Content.from_rich_text(text)
 
 
+def spectrum_content(request: PlotRequest) -> Content:
+    """A histogram of the Jacobian's singular values, or why there is none."""
+    import numpy as np
+
+    from initscope.sim.config import ConfigError
+    from initscope.sim.spectrum import jacobian_spectrum, spread
+    from initscope.tui.plots import histogram_text
+
+    bar, axis = request.colors
+    try:
+        spectrum = jacobian_spectrum(request.result.config)
+    except ConfigError as e:
+        return Content.from_rich_text(Text(str(e), style=axis))
+    values = spectrum.flat
+    counts, edges = np.histogram(values, bins=max(10, min(60, request.width - 4)))
+    text = Text(f"{len(values)} singular values of the input-output Jacobian at "
+                f"{len(spectrum.singular_values)} inputs\n", style="bold")
+    text.append_text(histogram_text(tuple(int(c) for c in counts), tuple(float(e) for e in edges),
+                                    max(20, request.width), max(6, request.height - 3), bar, axis))
+    data = spectrum.to_dict()
+    text.append(f"\nmean square {fmt(data['mean_squared'], 3)} · min {fmt(data['min'], 3)} · "
+                f"max {fmt(data['max'], 3)} · spread (std/rms) {fmt(spread(spectrum), 3)}   "
+                "(all near 1: dynamical isometry)", style=axis)
+    return Content.from_rich_text(text)
+
+
 def plot_texts(request: PlotRequest) -> list[Content]:
     """Title and histogram of every requested layer, as ready-to-draw Content (or,
     in the phase view, the diagram)."""
@@ -177,6 +209,8 @@ def plot_texts(request: PlotRequest) -> list[Content]:
 
     if request.view == "phase":
         return [phase_content(request)]
+    if request.view == "spectrum":
+        return [spectrum_content(request)]
     out = []
     bar, axis = request.colors
     for i in request.layers:

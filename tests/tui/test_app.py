@@ -251,3 +251,38 @@ async def test_stepping_through_a_data_dependent_init():
             assert screen_rows(app) == core_rows(app.config)
         assert seen == [0, 1, 2, 3, -1]
         assert "init iteration" in str(app.query_one("#status").render())
+
+
+@pytest.mark.parametrize("arch,prefix", [("residual", "B"), ("rnn", "t")])
+async def test_architecture_views(arch, prefix):
+    cfg = SMALL.replace(scheme="he_normal", activation="relu", time_steps=12)
+    app = InitScopeApp(cfg)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+p")
+        await pilot.press(*f"Network: {arch}")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.config.arch == arch
+        titles = plot_titles(app)
+        assert titles and all(t.startswith(prefix) for t in titles)
+        assert screen_rows(app) == core_rows(app.config)
+        assert len(screen_rows(app)) == app.config.row_count()
+
+
+async def test_spectrum_view():
+    from initscope.sim.spectrum import jacobian_spectrum
+
+    app = InitScopeApp(SMALL.replace(scheme="orthogonal", activation="linear", inputs=64))
+    async with app.run_test(size=(140, 45)) as pilot:
+        await settle(app, pilot)
+        while app.view != "spectrum":
+            await pilot.press("v")
+        await settle(app, pilot)
+        shown = str(app.query_one("#phase-view").render())
+        data = jacobian_spectrum(app.config).to_dict()
+        assert "mean square 1 " in shown and data["mean_squared"] == pytest.approx(1.0)
+        await pilot.press("s")  # another scheme: the spectrum follows
+        await settle(app, pilot)
+        assert "singular values" in str(app.query_one("#phase-view").render())

@@ -21,11 +21,14 @@ from textual.widget import Widget
 from initscope.report import fmt
 from initscope.sim.activations import ACTIVATIONS
 from initscope.sim.config import (
+    ARCHS,
     BIAS_MODES,
+    BRANCHES,
     DISTRIBUTIONS,
     DTYPES,
     FAN_MODES,
     INPUT_DISTS,
+    RNN_INPUTS,
     Config,
 )
 from initscope.sim.schemes import SCHEMES
@@ -48,7 +51,16 @@ def _uses(param: str) -> Callable[[Config], bool]:
     return lambda c: param in SCHEMES[c.scheme].params
 
 
+def _arch(*names: str) -> Callable[[Config], bool]:
+    return lambda c: c.arch in names
+
+
 FIELDS: list[Field] = [
+    Field("arch", "Network", choices=ARCHS),
+    Field("branch", "  branch", choices=BRANCHES, visible=_arch("residual")),
+    Field("time_steps", "  steps", integer=True, visible=_arch("rnn"),
+          ladder=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)),
+    Field("rnn_input", "  input", choices=RNN_INPUTS, visible=_arch("rnn")),
     Field("scheme", "Scheme", choices=tuple(SCHEMES)),
     Field("std", "  std", ladder=(0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.3, 1.0, 3.0),
           visible=_uses("std")),
@@ -64,7 +76,7 @@ FIELDS: list[Field] = [
     Field("activation", "Activation", choices=tuple(ACTIVATIONS)),
     Field("slope", "  slope", ladder=(0.0, 0.01, 0.1, 0.2, 0.3, 0.5),
           visible=lambda c: c.activation == "leaky_relu"),
-    Field("depth", "Depth", integer=True,
+    Field("depth", "Depth", integer=True, visible=_arch("plain", "residual"),
           ladder=(1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 500, 1000)),
     Field("width", "Width", integer=True,
           ladder=(2, 4, 8, 16, 32, 64, 100, 128, 256, 500, 1000, 2000, 4096, 8192)),
