@@ -208,7 +208,7 @@ class InitScopeApp(App):
         self.theme_changed_signal.subscribe(self, lambda _theme: self.request_plots())
         self.query_one(HistogramGrid).set_layers(self.config.row_count())
         self._set_titles()
-        self.query_one(Selector).focus()
+        self.query_one("#sel-scheme", Selector).focus()
         self.simulate(self.config)
 
     def on_resize(self) -> None:
