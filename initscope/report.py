@@ -75,7 +75,9 @@ def render_table(result: RunResult) -> str:
     widths = [max(len(x) for x in col) for col in zip(header, *body)]
     lines = ["  ".join(x.rjust(w) for x, w in zip(line, widths)) for line in [header] + body]
     c = result.config
-    title = (f"{c.scheme} / {c.activation}, depth {c.depth}, width {','.join(map(str, c.width))}, "
+    shape = {"plain": f"depth {c.depth}", "residual": f"{c.depth} {c.branch} residual blocks",
+             "rnn": f"rnn over {c.time_steps} steps"}[c.arch]
+    title = (f"{c.scheme} / {c.activation}, {shape}, width {','.join(map(str, c.width))}, "
              f"batch {c.batch}, seed {c.seed}")
     tail = [f"warning: {w}" for w in result.warnings]
     return "\n".join([title] + lines + tail) + "\n"

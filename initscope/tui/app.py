@@ -33,6 +33,7 @@ from initscope.sim.training import Trainer
 from initscope.tui.commands import InitScopeCommands
 from initscope.tui.display import (
     DIAGRAM_VIEWS,
+    ROW_NOUN,
     VIEW_TITLES,
     VIEWS,
     Display,
@@ -551,7 +552,8 @@ class InitScopeApp(App):
     def _set_titles(self) -> None:
         grid = self.query_one(HistogramGrid)
         layers = grid.visible_layers()
-        span = f"layers {layers[0] + 1}-{layers[-1] + 1} of {grid.layer_count}" if layers else ""
+        noun = ROW_NOUN[self.config.arch]
+        span = f"{noun} {layers[0] + 1}-{layers[-1] + 1} of {grid.layer_count}" if layers else ""
         paging = " · PgUp/PgDn" if grid.pages > 1 else ""
         x_range = "shared x-range" if self.config.hist_range == "shared" else "x-range per layer"
         grid.border_title = f"{VIEW_TITLES[self.view]} · {span}{paging}"

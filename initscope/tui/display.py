@@ -26,6 +26,7 @@ VIEW_TITLES = {
     "spectrum": "Jacobian spectrum",
 }
 ROW_PREFIX = {"plain": "L", "residual": "B", "rnn": "t"}  # layer, block, time step
+ROW_NOUN = {"plain": "layers", "residual": "blocks", "rnn": "time steps"}
 # the same before and after the backward pass
 FORWARD_VIEWS = ("activation", "preactivation", "phase", "spectrum")
 
@@ -116,7 +117,9 @@ def sparkline_series(result: RunResult) -> dict[str, tuple[list, list | None]]:
 def summary_line(result: RunResult) -> str:
     c = result.config
     width = ",".join(map(str, c.width)) if len(c.width) <= 3 else f"{c.width[0]},…"
-    what = (f"{c.scheme} · {c.activation} · depth {c.depth} · width {width} · batch {c.batch}"
+    shape = {"plain": f"depth {c.depth}", "residual": f"{c.depth} {c.branch} residual blocks",
+             "rnn": f"rnn, {c.time_steps} steps"}[c.arch]
+    what = (f"{c.scheme} · {c.activation} · {shape} · width {width} · batch {c.batch}"
             f" · seed {c.seed}")
     if result.init_trace is not None:
         shown = result.init_trace[-1]["iteration"]
