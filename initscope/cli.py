@@ -53,11 +53,14 @@ def _config_parameters() -> list[inspect.Parameter]:
     return params
 
 
-def config_from_options(values: dict[str, Any], preset: str | None = None) -> Config:
-    """A validated Config from option values (None: the default), on top of a preset."""
+def config_from_options(values: dict[str, Any], preset: str | None = None,
+                        share: str | None = None) -> Config:
+    """A validated Config from option values (None: the default), on top of a preset
+    or a share string."""
     from initscope.presets import PRESETS_BY_NAME
+    from initscope.sim.share import decode
 
-    base = Config()
+    base = decode(share) if share else Config()
     if preset is not None:
         if preset not in PRESETS_BY_NAME:
             raise ConfigError(f"unknown preset {preset!r}; choose one of: "
@@ -80,10 +83,11 @@ def with_config(func: Callable) -> Callable:
     def wrapper(**kwargs):
         values = {n: kwargs.pop(n) for n in names}
         preset = kwargs.pop("preset")
+        share = kwargs.pop("share")
         if wants_preset:
             kwargs["preset"] = preset
         try:
-            kwargs["config"] = config_from_options(values, preset)
+            kwargs["config"] = config_from_options(values, preset, share)
         except ConfigError as e:
             raise UsageProblem(str(e)) from None
         return func(**kwargs)
@@ -94,7 +98,14 @@ def with_config(func: Callable) -> Callable:
             "--preset", help="start from a named preset (see the README); options override it",
             show_default=False)],
     )
-    wrapper.__signature__ = sig.replace(parameters=own + [preset] + _config_parameters())
+    share = inspect.Parameter(
+        "share", inspect.Parameter.KEYWORD_ONLY, default=None,
+        annotation=Annotated[str | None, typer.Option(
+            "--config", help="a share string (from the app's `c` key): the whole config; "
+                             "other options override it", show_default=False)],
+    )
+    wrapper.__signature__ = sig.replace(
+        parameters=own + [preset, share] + _config_parameters())
     return wrapper
 
 

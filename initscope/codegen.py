@@ -1,0 +1,177 @@
+""""Copy as code": the config's scheme, gain and bias as PyTorch, Keras and JAX code.
+
+Every snippet sets up one dense layer (`fan_in` -> `fan_out`) the way initscope does.
+Schemes with a framework call use it; the rest are written with the framework's
+generic normal, uniform or variance-scaling initializers and the numbers spelled
+out. Keras and JAX name the distributions "untruncated_normal" (plain Gaussian) and
+"truncated_normal" (cut at 2 std, with the 0.8796 correction).
+"""
+
+from __future__ import annotations
+
+import math
+
+from initscope.sim.config import Config
+from initscope.sim.schemes import SCHEMES, random_walk_gain
+
+FRAMEWORKS = ("pytorch", "keras", "jax")
+_KERAS_DIST = {"normal": "untruncated_normal", "uniform": "uniform",
+               "truncated_normal": "truncated_normal"}
+
+
+def _num(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def variance_scaling(cfg: Config, fan_in: int) -> tuple[float, str, str] | None:
+    """(scale, mode, distribution) in the Keras/JAX sense, or None if not expressible."""
+    g2 = cfg.gain ** 2
+    mode = cfg.mode if cfg.mode in ("fan_in", "fan_out") else "fan_in"
+    table = {
+        "lecun_normal": (g2, "fan_in", "untruncated_normal"),
+        "lecun_uniform": (g2, "fan_in", "uniform"),
+        "xavier_normal": (g2, "fan_avg", "untruncated_normal"),
+        "xavier_uniform": (g2, "fan_avg", "uniform"),
+        "keras_dense": (g2, "fan_avg", "uniform"),
+        "he_normal": (2 * g2, mode, "untruncated_normal"),
+        "he_uniform": (2 * g2, mode, "uniform"),
+        "variance_scaling": (cfg.scale * g2, cfg.mode, _KERAS_DIST[cfg.distribution]),
+        "flax_dense": (g2, "fan_in", "truncated_normal"),
+        "torch_linear": (g2 / 3, "fan_in", "uniform"),
+        "random_walk": (random_walk_gain(cfg.activation, fan_in, cfg.slope) ** 2 * g2,
+                        "fan_in", "untruncated_normal"),
+    }
+    return table.get(cfg.scheme)
+
+
+def _bias_parts(cfg: Config, fan_in: int) -> tuple[str, float]:
+    """The bias rule ("zeros", "constant", "normal", "uniform") and its number."""
+    mode = cfg.bias
+    if mode == "auto":
+        if SCHEMES[cfg.scheme].bias is not None:
+            return "uniform", 1 / math.sqrt(fan_in)
+        return "zeros", 0.0
+    return mode, cfg.bias_value
+
+
+def pytorch(cfg: Config, fan_in: int, fan_out: int) -> str:
+    g = cfg.gain
+    w = "layer.weight"
+    lines = ["import math", "import torch", "from torch import nn", "",
+             f"layer = nn.Linear({fan_in}, {fan_out})"]
+    simple = {
+        "zeros": f"nn.init.zeros_({w})",
+        "constant": f"nn.init.constant_({w}, {_num(cfg.value * g)})",
+        "normal": f"nn.init.normal_({w}, mean=0.0, std={_num(cfg.std * g)})",
+        "uniform": f"nn.init.uniform_({w}, -{_num(cfg.bound * g)}, {_num(cfg.bound * g)})",
+        "xavier_normal": f"nn.init.xavier_normal_({w}, gain={_num(g)})",
+        "xavier_uniform": f"nn.init.xavier_uniform_({w}, gain={_num(g)})",
+        "keras_dense": f"nn.init.xavier_uniform_({w}, gain={_num(g)})",
+        "orthogonal": f"nn.init.orthogonal_({w}, gain={_num(g)})",
+    }
+    vs = variance_scaling(cfg, fan_in)
+    if cfg.scheme in simple:
+        lines.append(simple[cfg.scheme])
+    elif cfg.scheme == "torch_linear":
+        lines.append("layer.reset_parameters()  # kaiming_uniform_(a=sqrt(5)): the default")
+        if g != 1:
+            lines.append(f"with torch.no_grad():\n    {w}.mul_({_num(g)})")
+    elif vs is not None:
+        scale, mode, dist = vs
+        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
+        std = math.sqrt(scale / fan)
+        lines.append(f"# Var(W) = {_num(scale)} / {mode} ({_num(fan)})")
+        if dist == "uniform":
+            a = math.sqrt(3) * std
+            lines.append(f"nn.init.uniform_({w}, -{_num(a)}, {_num(a)})")
+        elif dist == "truncated_normal":
+            s = std / 0.87962566103423978
+            lines.append(f"nn.init.trunc_normal_({w}, std={_num(s)}, a=-{_num(2 * s)}, "
+                         f"b={_num(2 * s)})")
+        else:
+            lines.append(f"nn.init.normal_({w}, mean=0.0, std={_num(std)})")
+    else:
+        return f"# {cfg.scheme} tunes the weights on a data batch: no fixed initializer"
+    rule, value = _bias_parts(cfg, fan_in)
+    bias = {"zeros": "nn.init.zeros_(layer.bias)",
+            "constant": f"nn.init.constant_(layer.bias, {_num(value)})",
+            "normal": f"nn.init.normal_(layer.bias, mean=0.0, std={_num(value)})",
+            "uniform": None}[rule]
+    if bias and not (cfg.scheme == "torch_linear" and rule == "uniform"):
+        lines.append(bias)
+    return "\n".join(lines)
+
+
+def _keras_init(cfg: Config, fan_in: int) -> str | None:
+    g = cfg.gain
+    simple = {
+        "zeros": "keras.initializers.Zeros()",
+        "constant": f"keras.initializers.Constant({_num(cfg.value * g)})",
+        "normal": f"keras.initializers.RandomNormal(mean=0.0, stddev={_num(cfg.std * g)})",
+        "uniform": f"keras.initializers.RandomUniform(-{_num(cfg.bound * g)}, "
+                   f"{_num(cfg.bound * g)})",
+        "orthogonal": f"keras.initializers.Orthogonal(gain={_num(g)})",
+    }
+    if cfg.scheme in simple:
+        return simple[cfg.scheme]
+    vs = variance_scaling(cfg, fan_in)
+    if vs is None:
+        return None
+    scale, mode, dist = vs
+    return (f'keras.initializers.VarianceScaling(scale={_num(scale)}, mode="{mode}", '
+            f'distribution="{dist}")')
+
+
+def keras(cfg: Config, fan_in: int, fan_out: int) -> str:
+    init = _keras_init(cfg, fan_in)
+    if init is None:
+        return f"# {cfg.scheme} tunes the weights on a data batch: no fixed initializer"
+    rule, value = _bias_parts(cfg, fan_in)
+    bias = {"zeros": "keras.initializers.Zeros()",
+            "constant": f"keras.initializers.Constant({_num(value)})",
+            "normal": f"keras.initializers.RandomNormal(mean=0.0, stddev={_num(value)})",
+            "uniform": f"keras.initializers.RandomUniform(-{_num(value)}, {_num(value)})"}[rule]
+    return "\n".join(["import keras", "",
+                      f"layer = keras.layers.Dense({fan_out},",
+                      f"    kernel_initializer={init},",
+                      f"    bias_initializer={bias})",
+                      f"layer.build(({fan_in},))"])
+
+
+def jax(cfg: Config, fan_in: int, fan_out: int) -> str:
+    g = cfg.gain
+    simple = {
+        "zeros": "init.zeros",
+        "constant": f"init.constant({_num(cfg.value * g)})",
+        "normal": f"init.normal(stddev={_num(cfg.std * g)})",
+        "uniform": f"symmetric_uniform({_num(cfg.bound * g)})",
+        "orthogonal": f"init.orthogonal(scale={_num(g)})",
+    }
+    vs = variance_scaling(cfg, fan_in)
+    if cfg.scheme in simple:
+        kernel = simple[cfg.scheme]
+    elif vs is not None:
+        scale, mode, dist = vs
+        kernel = f'init.variance_scaling({_num(scale)}, "{mode}", "{dist}")'
+    else:
+        return f"# {cfg.scheme} tunes the weights on a data batch: no fixed initializer"
+    rule, value = _bias_parts(cfg, fan_in)
+    bias = {"zeros": "init.zeros", "constant": f"init.constant({_num(value)})",
+            "normal": f"init.normal(stddev={_num(value)})",
+            "uniform": f"symmetric_uniform({_num(value)})"}[rule]
+    lines = ["import jax", "from jax.nn import initializers as init", ""]
+    if "symmetric_uniform" in kernel + bias:
+        lines += ["def symmetric_uniform(a):",
+                  "    return lambda key, shape, dtype=jax.numpy.float32: "
+                  "jax.random.uniform(key, shape, dtype, -a, a)", ""]
+    lines += ["key_w, key_b = jax.random.split(jax.random.key(0))",
+              f"W = ({kernel})(key_w, ({fan_in}, {fan_out}))",
+              f"b = ({bias})(key_b, ({fan_out},))"]
+    return "\n".join(lines)
+
+
+def snippets(cfg: Config) -> dict[str, str]:
+    """Code for the config's first layer in every framework."""
+    fan_in, fan_out = cfg.fans()[0]
+    return {name: fn(cfg, fan_in, fan_out)
+            for name, fn in (("pytorch", pytorch), ("keras", keras), ("jax", jax))}
