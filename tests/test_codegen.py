@@ -19,7 +19,8 @@ def implied_variance(code: str) -> float:
     rules = [
         (rf"VarianceScaling\(scale={NUM}, mode=\"(\w+)\"", lambda s, m: float(s) / FANS[m]),
         (rf"variance_scaling\({NUM}, \"(\w+)\"", lambda s, m: float(s) / FANS[m]),
-        (rf"trunc_normal_\(layer.weight, std={NUM}", lambda s: (0.87962566103423978 * float(s)) ** 2),
+        (rf"trunc_normal_\(layer.weight, std={NUM}",
+         lambda s: (0.87962566103423978 * float(s)) ** 2),
         (rf"normal_\(layer.weight, mean=0.0, std={NUM}", lambda s: float(s) ** 2),
         (rf"uniform_\(layer.weight, -{NUM}, ", lambda a: float(a) ** 2 / 3),
         (rf"xavier_\w+_\(layer.weight, gain={NUM}", lambda g: float(g) ** 2 * 2 / (FI + FO)),

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import gc
 import math
+import os
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -22,13 +24,15 @@ from textual.reactive import reactive
 from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from initscope.codegen import snippets
 from initscope.presets import PRESETS, PRESETS_BY_NAME
-from initscope.report import fmt
+from initscope.report import fmt, render_report
 from initscope.sim import Cancelled, Config, ConfigError, MemoryBudgetError, Simulator, validate
 from initscope.sim.config import parse_width
 from initscope.sim.meanfield import config_sigmas
 from initscope.sim.memory import check_budget
 from initscope.sim.schemes import SCHEMES
+from initscope.sim.share import encode
 from initscope.sim.training import Trainer
 from initscope.tui.commands import InitScopeCommands
 from initscope.tui.display import (
@@ -47,7 +51,7 @@ from initscope.tui.messages import (
     SimulationResult,
     TrainingProgress,
 )
-from initscope.tui.screens import EditScreen, HelpScreen
+from initscope.tui.screens import CodeScreen, EditScreen, HelpScreen
 from initscope.tui.themes import DEFAULT_THEME, load_themes
 from initscope.tui.widgets.histograms import HistogramGrid
 from initscope.tui.widgets.selectors import (
@@ -123,6 +127,10 @@ class InitScopeApp(App):
                 tooltip="lsuv, data_dependent: show the next iteration of the init"),
         Binding("I", "init_step(-1)", "Init iteration back", id="action-init-back", show=False,
                 tooltip="lsuv, data_dependent: show the previous iteration"),
+        Binding("c", "code", "Code", id="action-code", show=False,
+                tooltip="the config as PyTorch, Keras and JAX code, and its share string"),
+        Binding("e", "export", "Export", id="action-export", show=False,
+                tooltip="save an SVG screenshot and the numbers as CSV and JSON"),
         Binding("space", "toggle_training", "Train", id="action-train", show=True,
                 tooltip="start or pause SGD training on the config's task"),
         Binding("full_stop", "train_step", "One step", id="action-train-step", show=False,
@@ -310,6 +318,43 @@ class InitScopeApp(App):
         names = sorted(self.available_themes)
         self.theme = names[(names.index(self.theme) + 1) % len(names)]
         self.notify(f"theme: {self.theme}", timeout=2)
+
+    def action_code(self) -> None:
+        self.push_screen(CodeScreen(snippets(self.config), encode(self.config)))
+
+    def export_stem(self) -> str:
+        """A file name that says what the config was."""
+        c = self.config
+        width = "-".join(map(str, c.width[:3]))
+        step = f"-step{self.shown.result.step}" if self.shown and self.shown.result.step else ""
+        return (f"initscope-{c.arch}-{c.scheme}-{c.activation}-d{c.row_count()}-w{width}"
+                f"-s{c.seed}{step}")
+
+    def action_export(self) -> None:
+        """SVG of the screen, and the shown numbers as CSV and JSON, side by side."""
+        if self.shown is None:
+            return
+        folder = Path(os.environ.get("INITSCOPE_EXPORT_DIR") or Path.cwd())
+        stem = self.export_stem()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            svg = self.save_screenshot(f"{stem}.svg", str(folder))
+        except OSError as e:
+            self.notify(f"could not write to {folder}: {e}", severity="error")
+            return
+        self.write_numbers(self.shown.result, folder / stem, svg)
+
+    @work(thread=True, group="export", exit_on_error=False)
+    def write_numbers(self, result, base: Path, svg: str) -> None:
+        try:
+            base.with_suffix(".csv").write_text(render_report(result, "csv"))
+            base.with_suffix(".json").write_text(render_report(result, "json"))
+        except OSError as e:
+            self.call_from_thread(self.notify, f"could not write the numbers: {e}",
+                                  severity="error")
+            return
+        self.call_from_thread(self.notify, f"saved {svg}\nand {base.name}.csv, .json",
+                              title="Exported", timeout=5)
 
     def action_help(self) -> None:
         rows = [(self._key_label(b.key), b.description) for b in self.BINDINGS]

@@ -58,3 +58,34 @@ class EditScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class CodeScreen(ModalScreen[None]):
+    """The config as PyTorch, Keras and JAX code, and its share string. Number keys
+    copy a snippet, `y` the share string (through the terminal's clipboard)."""
+
+    BINDINGS = [
+        Binding("escape,c,q", "dismiss", "close", show=False),
+        Binding("1", "copy('pytorch')", "copy PyTorch", show=False),
+        Binding("2", "copy('keras')", "copy Keras", show=False),
+        Binding("3", "copy('jax')", "copy JAX", show=False),
+        Binding("y", "copy('share')", "copy the share string", show=False),
+    ]
+
+    def __init__(self, snippets: dict[str, str], share: str) -> None:
+        super().__init__(id="code")
+        self.snippets = {**snippets, "share": share}
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="code-box") as box:
+            box.border_title = "Copy as code"
+            box.border_subtitle = "1 PyTorch · 2 Keras · 3 JAX · y share string · Esc closes"
+            for key, name in (("1", "pytorch"), ("2", "keras"), ("3", "jax")):
+                yield Label(f"{key}  {name}", classes="code-title")
+                yield Static(Text(self.snippets[name]), classes="code-body")
+            yield Label("y  share string (initscope --config ...)", classes="code-title")
+            yield Static(Text(self.snippets["share"]), id="share-string", classes="code-body")
+
+    def action_copy(self, name: str) -> None:
+        self.app.copy_to_clipboard(self.snippets[name])
+        self.notify(f"{name} copied to the clipboard", timeout=2)

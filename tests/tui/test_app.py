@@ -286,3 +286,38 @@ async def test_spectrum_view():
         await pilot.press("s")  # another scheme: the spectrum follows
         await settle(app, pilot)
         assert "singular values" in str(app.query_one("#phase-view").render())
+
+
+async def test_code_dialog_and_share_string():
+    from initscope.sim.share import decode
+    from initscope.tui.screens import CodeScreen
+
+    app = InitScopeApp(SMALL.replace(scheme="he_normal", activation="relu"))
+    async with app.run_test(size=(140, 45)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("c")
+        assert isinstance(app.screen, CodeScreen)
+        assert "kaiming" in app.screen.snippets["pytorch"] or \
+            "normal_" in app.screen.snippets["pytorch"]
+        assert decode(app.screen.snippets["share"]) == app.config
+        await pilot.press("y")
+        assert app.clipboard == app.screen.snippets["share"]
+        await pilot.press("escape")
+        assert not isinstance(app.screen, CodeScreen)
+
+
+async def test_export_writes_svg_csv_and_json(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("INITSCOPE_EXPORT_DIR", str(tmp_path))
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("e")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    stem = "initscope-plain-normal-tanh-d6-w64-s0"
+    assert (tmp_path / f"{stem}.svg").read_text().startswith("<svg")
+    data = json.loads((tmp_path / f"{stem}.json").read_text())
+    assert data["config"]["depth"] == 6 and len(data["layers"]) == 6
+    assert (tmp_path / f"{stem}.csv").read_text().splitlines()[0].startswith("layer,")
