@@ -113,7 +113,12 @@ def with_config(func: Callable) -> Callable:
 @with_config
 def main_callback(
     ctx: typer.Context,
-    theme: Annotated[str | None, typer.Option("--theme", help="theme name")] = None,
+    scene: Annotated[str | None, typer.Option(
+        "--scene", help="step through a scene: a built-in name (initscope scenes) or a "
+                        ".toml file")] = None,
+    theme: Annotated[str | None, typer.Option(
+        "--theme", help="initscope-dark (default), initscope-light, projector, sixteen, a file "
+                        "in ~/.config/initscope/themes, or any Textual theme")] = None,
     *,
     config: Config,
 ) -> None:
@@ -127,9 +132,17 @@ def main_callback(
         check_budget(config)
     except MemoryBudgetError as e:
         raise UsageProblem(str(e)) from None
+    loaded = None
+    if scene is not None:
+        from initscope.scenes import SceneError, load_scene
+
+        try:
+            loaded = load_scene(scene)
+        except SceneError as e:
+            raise UsageProblem(str(e)) from None
     from initscope.tui.app import InitScopeApp
 
-    InitScopeApp(config=config, theme_name=theme).run()
+    InitScopeApp(config=config, theme_name=theme, scene=loaded).run()
 
 
 def _run_or_fail(cfg: Config):
@@ -254,6 +267,16 @@ def _finite_or_none(value):
     if isinstance(value, list):
         return [_finite_or_none(v) for v in value]
     return value
+
+
+@app.command()
+def scenes() -> None:
+    """The built-in scenes, for --scene."""
+    from initscope.scenes import builtin_scenes, load_scene
+
+    for name in builtin_scenes():
+        scene = load_scene(name)
+        typer.echo(f"{name:<16} {len(scene.steps)} steps  {scene.title}")
 
 
 @app.command()

@@ -13,6 +13,7 @@ KEY_NAMES = {"left_square_bracket": "[", "right_square_bracket": "]",
              "pagedown": "PageDown", "pageup": "PageUp", "ctrl+home": "ctrl+Home",
              "ctrl+end": "ctrl+End", "full_stop": ".", "shift+right": "shift+Right",
              "shift+left": "shift+Left", "shift+up": "shift+Up", "shift+down": "shift+Down"}
+# keys bound in dialogs rather than the main screen are documented with them
 
 
 def test_every_key_is_documented():

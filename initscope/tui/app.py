@@ -27,6 +27,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from initscope.codegen import snippets
 from initscope.presets import PRESETS, PRESETS_BY_NAME
 from initscope.report import fmt, render_report
+from initscope.scenes import Scene
 from initscope.sim import Cancelled, Config, ConfigError, MemoryBudgetError, Simulator, validate
 from initscope.sim.config import parse_width
 from initscope.sim.meanfield import config_sigmas
@@ -138,9 +139,13 @@ class InitScopeApp(App):
         Binding("R", "reset_training", "Reset training", id="action-train-reset", show=False,
                 tooltip="back to the freshly initialized network"),
         Binding("pagedown", "page(1)", "Next layers", id="action-page-down", show=False,
-                tooltip="next page of layer histograms"),
+                tooltip="next page of layer histograms (in a scene: the next step)"),
         Binding("pageup", "page(-1)", "Previous layers", id="action-page-up", show=False,
-                tooltip="previous page of layer histograms"),
+                tooltip="previous page of layer histograms (in a scene: the previous step)"),
+        Binding("n", "scene_step(1)", "Next scene step", id="action-scene-next", show=False,
+                tooltip="scenes: the next step"),
+        Binding("p", "scene_step(-1)", "Previous scene step", id="action-scene-back",
+                show=False, tooltip="scenes: the previous step"),
         Binding("ctrl+home", "jump(False)", "First layers", id="action-first", show=False),
         Binding("ctrl+end", "jump(True)", "Last layers", id="action-last", show=False),
         *[Binding(p.key, f"preset('{p.name}')", f"Preset: {p.title}", show=False,
@@ -151,9 +156,14 @@ class InitScopeApp(App):
     view: reactive[str] = reactive("activation", init=False)
 
     def __init__(self, config: Config | None = None, theme_name: str | None = None,
-                 timings: bool = True) -> None:
-        """`timings=False` keeps run times off the screen (for snapshot tests)."""
+                 timings: bool = True, scene: Scene | None = None) -> None:
+        """`timings=False` keeps run times off the screen (for snapshot tests); a scene
+        starts at its first step."""
         super().__init__()
+        self.scene = scene
+        self.scene_index = 0
+        if scene is not None:
+            config = scene.steps[0].config
         self.timings = timings
         self.plots_key: tuple | None = None
         self.set_reactive(InitScopeApp.config, validate(config or Config()))
@@ -196,6 +206,7 @@ class InitScopeApp(App):
         with Horizontal(id="main"):
             yield SelectorPane(self.config)
             with Vertical(id="right"):
+                yield Static("", id="caption")
                 yield HistogramGrid()
                 yield Static("", id="phase-view")
                 yield SparklinePanel()
@@ -219,6 +230,8 @@ class InitScopeApp(App):
         self._set_titles()
         self.query_one("#sel-scheme", Selector).focus()
         self.simulate(self.config)
+        if self.scene is not None:
+            self.show_scene_step(0)
 
     def on_resize(self) -> None:
         width, height = self.size
@@ -309,7 +322,38 @@ class InitScopeApp(App):
         self.view = view
 
     def action_page(self, delta: int) -> None:
-        self.query_one(HistogramGrid).turn(delta)
+        if self.scene is not None:  # presenter clickers send PageDown / PageUp
+            self.action_scene_step(delta)
+        else:
+            self.query_one(HistogramGrid).turn(delta)
+
+    def action_scene_step(self, delta: int) -> None:
+        if self.scene is None:
+            self.notify("no scene: start initscope with --scene NAME (see initscope scenes)",
+                        severity="warning", timeout=4)
+            return
+        index = min(max(self.scene_index + delta, 0), len(self.scene.steps) - 1)
+        if index != self.scene_index:
+            self.show_scene_step(index)
+
+    def show_scene_step(self, index: int) -> None:
+        """Show one step: its caption, its view, its config, and its training."""
+        scene, step = self.scene, self.scene.steps[index]
+        self.scene_index = index
+        caption = self.query_one("#caption", Static)
+        caption.display = True
+        caption.border_title = f"{scene.title} · step {index + 1} of {len(scene.steps)}"
+        caption.border_subtitle = "n / p (PageDown / PageUp) to move"
+        caption.update(step.caption)
+        self.view = step.view
+        if step.config != self.config:
+            self.config = step.config
+        else:
+            self._stop_training(reset=True)
+            self.simulate(self.config)
+        if step.train:
+            self.training = True
+            self._train_worker = self.train(self.config, self.train_state, step.train)
 
     def action_jump(self, last: bool) -> None:
         self.query_one(HistogramGrid).jump(last)

@@ -14,17 +14,9 @@ from textual.content import Content
 
 from initscope.report import TABLE, fmt, fmt_percent, rows
 from initscope.sim.network import COMPLETE, RunResult
+from initscope.views import VIEW_TITLES, VIEWS  # noqa: F401  (re-exported for the app)
 
-VIEWS = ("activation", "preactivation", "gradient", "weight_gradient", "phase", "spectrum")
 DIAGRAM_VIEWS = ("phase", "spectrum")  # one picture in place of the histogram grid
-VIEW_TITLES = {
-    "activation": "Activations",
-    "preactivation": "Pre-activations",
-    "gradient": "Gradients w.r.t. activations",
-    "weight_gradient": "Weight gradients",
-    "phase": "Phase diagram",
-    "spectrum": "Jacobian spectrum",
-}
 ROW_PREFIX = {"plain": "L", "residual": "B", "rnn": "t"}  # layer, block, time step
 ROW_NOUN = {"plain": "layers", "residual": "blocks", "rnn": "time steps"}
 # the same before and after the backward pass

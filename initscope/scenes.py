@@ -1,0 +1,125 @@
+"""Scenes: an ordered list of steps, each a config, a view and a caption, for teaching.
+
+A scene is a TOML file:
+
+    title = "The course tour"
+    [[step]]
+    caption = "One or two sentences shown large on screen."
+    config = { scheme = "normal", std = 0.01 }   # any config option; the rest default
+    view = "activation"                          # optional
+    train = 40                                   # optional: SGD steps to take
+
+Built-in scenes live in initscope/scenes/; `--scene` also takes a path. A broken file
+is refused with its name and the line at fault.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from initscope.sim.config import Config, ConfigError, validate
+from initscope.sim.memory import MemoryBudgetError, check_budget
+from initscope.views import VIEWS
+
+BUILTIN_DIR = Path(__file__).parent / "scenes"
+FIELDS = {f.name for f in dataclasses.fields(Config)}
+
+
+class SceneError(ValueError):
+    """A scene that cannot be used; the message names the file and the line."""
+
+
+@dataclass(frozen=True)
+class SceneStep:
+    config: Config
+    caption: str
+    view: str = "activation"
+    train: int = 0
+
+
+@dataclass(frozen=True)
+class Scene:
+    name: str
+    title: str
+    steps: tuple[SceneStep, ...]
+
+
+def builtin_scenes() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(BUILTIN_DIR.glob("*.toml"))}
+
+
+def _step_lines(text: str) -> list[int]:
+    """1-based line of each [[step]] header."""
+    return [i + 1 for i, line in enumerate(text.splitlines()) if line.strip() == "[[step]]"]
+
+
+def _config(values: dict) -> Config:
+    unknown = set(values) - FIELDS
+    if unknown:
+        raise ConfigError(f"unknown option {sorted(unknown)[0]!r}")
+    if "width" in values:
+        width = values["width"]
+        values = {**values, "width": tuple(width) if isinstance(width, list) else (width,)}
+    try:
+        cfg = validate(Config(**values))
+    except TypeError as e:
+        raise ConfigError(str(e)) from None
+    check_budget(cfg)
+    return cfg
+
+
+def parse_scene(text: str, name: str) -> Scene:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        m = re.search(r"\(at line (\d+), column (\d+)\)", str(e))
+        where = f"line {m.group(1)}" if m else "somewhere"
+        reason = str(e).split(" (at line")[0]
+        raise SceneError(f"{name} {where}: {reason}") from None
+    lines = _step_lines(text)
+    steps = data.get("step")
+    if not isinstance(steps, list) or not steps:
+        raise SceneError(f"{name}: a scene needs at least one [[step]]")
+    out = []
+    for k, step in enumerate(steps):
+        where = f"{name} line {lines[k] if k < len(lines) else '?'} (step {k + 1})"
+        if not isinstance(step, dict):
+            raise SceneError(f"{where}: a step is a table")
+        extra = set(step) - {"caption", "config", "view", "train"}
+        if extra:
+            raise SceneError(f"{where}: unknown key {sorted(extra)[0]!r}")
+        caption = step.get("caption")
+        if not isinstance(caption, str) or not caption.strip():
+            raise SceneError(f"{where}: every step needs a caption")
+        view = step.get("view", "activation")
+        if view not in VIEWS:
+            raise SceneError(f"{where}: view must be one of {', '.join(VIEWS)}, not {view!r}")
+        train = step.get("train", 0)
+        if not isinstance(train, int) or isinstance(train, bool) or not 0 <= train <= 10_000:
+            raise SceneError(f"{where}: train is a number of steps, 0-10000")
+        values = step.get("config", {})
+        if not isinstance(values, dict):
+            raise SceneError(f"{where}: config is a table of options")
+        try:
+            cfg = _config(values)
+        except (ConfigError, MemoryBudgetError) as e:
+            raise SceneError(f"{where}: {e}") from None
+        out.append(SceneStep(cfg, caption.strip(), view, train))
+    title = data.get("title", name)
+    return Scene(name, str(title), tuple(out))
+
+
+def load_scene(name_or_path: str) -> Scene:
+    """A built-in scene by name, or a scene file by path."""
+    builtin = builtin_scenes()
+    path = builtin.get(name_or_path, Path(name_or_path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        raise SceneError(f"no scene {name_or_path!r}: built-in ones are "
+                         f"{', '.join(builtin)}, or give a path to a .toml file") from None
+    return parse_scene(text, path.name)
