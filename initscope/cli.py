@@ -270,6 +270,28 @@ def _finite_or_none(value):
 
 
 @app.command()
+@with_config
+def serve(
+    host: Annotated[str, typer.Option("--host", help="address to listen on; another than "
+                                                     "127.0.0.1 opens it to the network")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="port")] = 8000,
+    *,
+    config: Config,
+) -> None:
+    """Serve the app to a web browser (each visitor gets their own session)."""
+    import shlex
+
+    from textual_serve.server import Server
+
+    from initscope.sim.share import encode
+
+    command = f"{shlex.quote(sys.executable)} -m initscope --config {encode(config)}"
+    typer.echo(f"initscope at http://{host}:{port} (ctrl+c stops it)")
+    Server(command, host=host, port=port, title="initscope").serve()
+
+
+@app.command()
 def scenes() -> None:
     """The built-in scenes, for --scene."""
     from initscope.scenes import builtin_scenes, load_scene
