@@ -30,6 +30,10 @@ app = typer.Typer(
 )
 
 FORMATS = ("table", "json", "csv")
+TableFormat = Annotated[str, typer.Option("--format", click_type=click.Choice(FORMATS),
+                                          help="table, json or csv")]
+PlotFormat = Annotated[str, typer.Option("--format", click_type=click.Choice(("plot", "json")),
+                                         help="plot (in the terminal) or json")]
 
 
 class UsageProblem(Exception):
@@ -157,8 +161,7 @@ def _run_or_fail(cfg: Config):
 @app.command()
 @with_config
 def report(
-    format: Annotated[str, typer.Option("--format", click_type=click.Choice(FORMATS),
-                                        help="table, json or csv")] = "table",
+    format: TableFormat = "table",
     *,
     config: Config,
 ) -> None:
@@ -173,8 +176,7 @@ def report(
 @with_config
 def train(
     steps: Annotated[int, typer.Option("--steps", help="SGD steps")] = 100,
-    format: Annotated[str, typer.Option("--format", click_type=click.Choice(FORMATS),
-                                        help="table, json or csv")] = "table",
+    format: TableFormat = "table",
     *,
     config: Config,
 ) -> None:
@@ -194,8 +196,7 @@ def train(
 @app.command()
 @with_config
 def phase(
-    format: Annotated[str, typer.Option("--format", click_type=click.Choice(("plot", "json")),
-                                        help="plot (in the terminal) or json")] = "plot",
+    format: PlotFormat = "plot",
     *,
     config: Config,
 ) -> None:
@@ -206,17 +207,14 @@ def phase(
     act = ACTIVATIONS[config.activation]
     grid = phase_grid(act, slope=config.slope)
     sw2, sb2 = config_sigmas(config)
+    point = phase_point(act, sw2, sb2, config.slope)
     if format == "json":
-        import json
-
-        data = {**grid.to_dict(), "config": phase_point(act, sw2, sb2, config.slope).to_dict()}
-        typer.echo(json.dumps(_finite_or_none(data), indent=1, allow_nan=False))
+        _echo_json({**grid.to_dict(), "config": point.to_dict()})
         return
     from rich.console import Console
 
     from initscope.phaseplot import phase_text
 
-    point = phase_point(act, sw2, sb2, config.slope)
     Console(highlight=False).print(phase_text(grid, (sw2, sb2)))
     typer.echo(f"{config.activation}: sigma_w^2 = {sw2:.4g}, sigma_b^2 = {sb2:.4g}: "
                f"chi_1 = {point.chi_1:.4g} ({point.phase}), q* = {point.q_star:.4g}")
@@ -225,8 +223,7 @@ def phase(
 @app.command()
 @with_config
 def spectrum(
-    format: Annotated[str, typer.Option("--format", click_type=click.Choice(("plot", "json")),
-                                        help="plot (in the terminal) or json")] = "plot",
+    format: PlotFormat = "plot",
     *,
     config: Config,
 ) -> None:
@@ -239,9 +236,7 @@ def spectrum(
         raise UsageProblem(str(e)) from None
     data = {**result.to_dict(), "spread": spread(result)}
     if format == "json":
-        import json
-
-        typer.echo(json.dumps(_finite_or_none(data), indent=1, allow_nan=False))
+        _echo_json(data)
         return
     import numpy as np
     from rich.console import Console
@@ -256,6 +251,12 @@ def spectrum(
     typer.echo(f"{len(values)} singular values at {len(result.singular_values)} inputs: "
                f"mean square {data['mean_squared']:.4g}, min {data['min']:.4g}, "
                f"max {data['max']:.4g}, spread (std / rms) {data['spread']:.3f}")
+
+
+def _echo_json(data: dict) -> None:
+    import json
+
+    typer.echo(json.dumps(_finite_or_none(data), indent=1, allow_nan=False))
 
 
 def _finite_or_none(value):
