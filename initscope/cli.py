@@ -117,6 +117,9 @@ def with_config(func: Callable) -> Callable:
 @with_config
 def main_callback(
     ctx: typer.Context,
+    compare: Annotated[tuple[str, str] | None, typer.Option(
+        "--compare", help='two sides A | B, each name=value options on top of the config: '
+                          '--compare "scheme=xavier_normal" "scheme=he_normal"')] = None,
     scene: Annotated[str | None, typer.Option(
         "--scene", help="step through a scene: a built-in name (initscope scenes) or a "
                         ".toml file")] = None,
@@ -144,9 +147,19 @@ def main_callback(
             loaded = load_scene(scene)
         except SceneError as e:
             raise UsageProblem(str(e)) from None
+    sides = None
+    if compare is not None:
+        from initscope.tui.compare import parse_overrides
+
+        try:
+            sides = tuple(parse_overrides(text, config) for text in compare)
+            for side in sides:
+                check_budget(side)
+        except (ConfigError, MemoryBudgetError) as e:
+            raise UsageProblem(str(e)) from None
     from initscope.tui.app import InitScopeApp
 
-    InitScopeApp(config=config, theme_name=theme, scene=loaded).run()
+    InitScopeApp(config=config, theme_name=theme, scene=loaded, compare=sides).run()
 
 
 def _run_or_fail(cfg: Config):

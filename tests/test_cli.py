@@ -169,3 +169,8 @@ def test_report_rnn_and_residual_and_spectrum(capsys):
     assert code == 2 and "up to 1000" in err
     code, _, err = call(capsys, "train", "--arch", "rnn", "--steps", "1")
     assert code == 2 and "plain stack" in err
+
+
+def test_compare_option_refuses_bad_sides(capsys):
+    code, _, err = call(capsys, "--compare", "scheme=he_normal", "depth=0")
+    assert code == 2 and "depth must be between" in err and len(err.strip().splitlines()) == 1

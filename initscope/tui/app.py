@@ -36,6 +36,7 @@ from initscope.sim.schemes import SCHEMES
 from initscope.sim.share import encode
 from initscope.sim.training import Trainer
 from initscope.tui.commands import InitScopeCommands
+from initscope.tui.compare import CompareScreen
 from initscope.tui.display import (
     DIAGRAM_VIEWS,
     ROW_NOUN,
@@ -132,6 +133,8 @@ class InitScopeApp(App):
                 tooltip="the config as PyTorch, Keras and JAX code, and its share string"),
         Binding("e", "export", "Export", id="action-export", show=False,
                 tooltip="save an SVG screenshot and the numbers as CSV and JSON"),
+        Binding("C", "compare", "Compare", id="action-compare", show=False,
+                tooltip="A | B: two configs side by side on the same draws"),
         Binding("space", "toggle_training", "Train", id="action-train", show=True,
                 tooltip="start or pause SGD training on the config's task"),
         Binding("full_stop", "train_step", "One step", id="action-train-step", show=False,
@@ -156,12 +159,14 @@ class InitScopeApp(App):
     view: reactive[str] = reactive("activation", init=False)
 
     def __init__(self, config: Config | None = None, theme_name: str | None = None,
-                 timings: bool = True, scene: Scene | None = None) -> None:
+                 timings: bool = True, scene: Scene | None = None,
+                 compare: tuple[Config, Config] | None = None) -> None:
         """`timings=False` keeps run times off the screen (for snapshot tests); a scene
         starts at its first step."""
         super().__init__()
         self.scene = scene
         self.scene_index = 0
+        self.compare_start = compare
         if scene is not None:
             config = scene.steps[0].config
         self.timings = timings
@@ -232,6 +237,8 @@ class InitScopeApp(App):
         self.simulate(self.config)
         if self.scene is not None:
             self.show_scene_step(0)
+        if self.compare_start is not None:
+            self.push_screen(CompareScreen(*self.compare_start))
 
     def on_resize(self) -> None:
         width, height = self.size
@@ -242,7 +249,9 @@ class InitScopeApp(App):
 
     def propose(self, **changes) -> bool:
         """Replace the config if the change is valid and fits in memory; otherwise say
-        why and change nothing."""
+        why and change nothing. In compare mode the active side takes the change."""
+        if isinstance(self.screen, CompareScreen):
+            return self.screen.propose(**changes)
         try:
             new = validate(replace(self.config, **changes))
             check_budget(new)
@@ -270,6 +279,8 @@ class InitScopeApp(App):
 
     def action_init_step(self, delta: int) -> None:
         """Walk through a data-dependent init: iteration 0 (the start), 1, ..., all."""
+        if self._single_view_only():
+            return
         if not SCHEMES[self.config.scheme].data_init:
             self.notify("iterations belong to the lsuv and data_dependent schemes",
                         severity="warning", timeout=3)
@@ -282,7 +293,8 @@ class InitScopeApp(App):
     def action_sigma(self, d_w2: float, d_b2: float) -> None:
         """Move the config on the phase diagram: sigma_w^2 through the gain, sigma_b^2
         through normal biases."""
-        sw2, sb2 = config_sigmas(self.config)
+        cfg = self.current_config()
+        sw2, sb2 = config_sigmas(cfg)
         changes = {}
         if d_w2:
             if sw2 <= 0:
@@ -290,29 +302,43 @@ class InitScopeApp(App):
                             severity="warning")
                 return
             target = max(round(sw2 + d_w2, 6), 0.01)
-            changes["gain"] = self.config.gain * math.sqrt(target / sw2)
+            changes["gain"] = cfg.gain * math.sqrt(target / sw2)
         if d_b2:
             changes.update(bias="normal", bias_value=math.sqrt(max(round(sb2 + d_b2, 6), 0.0)))
         self.propose(**changes)
 
+    def current_config(self) -> Config:
+        """The config that keys change: the app's, or in compare mode the active side's."""
+        if isinstance(self.screen, CompareScreen):
+            return self.screen.sides[self.screen.active]
+        return self.config
+
+    def _single_view_only(self) -> bool:
+        """True (after saying so) when the compare view is up."""
+        if isinstance(self.screen, CompareScreen):
+            self.notify("not in compare: Esc goes back to one network", timeout=3)
+            return True
+        return False
+
     def action_step(self, field: str, delta: int) -> None:
         spec = FIELDS_BY_NAME[field]
-        value = stepped(spec, current(self.config, field), delta)
+        value = stepped(spec, current(self.current_config(), field), delta)
         self.propose(**{field: as_config_value(field, value)})
 
     def action_new_seed(self) -> None:
-        self.propose(seed=self.config.seed + 1)
+        self.propose(seed=self.current_config().seed + 1)
 
     def action_toggle_range(self) -> None:
-        self.propose(hist_range="layer" if self.config.hist_range == "shared" else "shared")
+        shared = self.current_config().hist_range == "shared"
+        self.propose(hist_range="layer" if shared else "shared")
 
     def action_preset(self, name: str) -> None:
         self.apply_preset(name)
 
     def apply_preset(self, name: str) -> None:
-        preset = PRESETS_BY_NAME[name]
-        if self.propose(**{k: v for k, v in preset.apply(self.config).__dict__.items()
-                           if getattr(self.config, k) != v}):
+        preset, cfg = PRESETS_BY_NAME[name], self.current_config()
+        if self.propose(**{k: v for k, v in preset.apply(cfg).__dict__.items()
+                           if getattr(cfg, k) != v}):
             self.notify(preset.description, title=preset.title, timeout=4)
 
     def action_cycle_view(self, delta: int) -> None:
@@ -328,6 +354,8 @@ class InitScopeApp(App):
             self.query_one(HistogramGrid).turn(delta)
 
     def action_scene_step(self, delta: int) -> None:
+        if self._single_view_only():
+            return
         if self.scene is None:
             self.notify("no scene: start initscope with --scene NAME (see initscope scenes)",
                         severity="warning", timeout=4)
@@ -363,8 +391,14 @@ class InitScopeApp(App):
         self.theme = names[(names.index(self.theme) + 1) % len(names)]
         self.notify(f"theme: {self.theme}", timeout=2)
 
+    def action_compare(self) -> None:
+        if not isinstance(self.screen, CompareScreen):
+            self._stop_training(reset=True)
+            self.push_screen(CompareScreen(self.config, self.config))
+
     def action_code(self) -> None:
-        self.push_screen(CodeScreen(snippets(self.config), encode(self.config)))
+        cfg = self.current_config()
+        self.push_screen(CodeScreen(snippets(cfg), encode(cfg)))
 
     def export_stem(self) -> str:
         """A file name that says what the config was."""
@@ -376,7 +410,7 @@ class InitScopeApp(App):
 
     def action_export(self) -> None:
         """SVG of the screen, and the shown numbers as CSV and JSON, side by side."""
-        if self.shown is None:
+        if self.shown is None or self._single_view_only():
             return
         folder = Path(os.environ.get("INITSCOPE_EXPORT_DIR") or Path.cwd())
         stem = self.export_stem()
@@ -503,6 +537,8 @@ class InitScopeApp(App):
     # ---- training ---------------------------------------------------------------------
 
     def action_toggle_training(self) -> None:
+        if self._single_view_only():
+            return
         if self.training:
             self._stop_training(reset=False)
         else:
@@ -511,10 +547,12 @@ class InitScopeApp(App):
         self._show_training()
 
     def action_train_step(self) -> None:
-        if not self.training:
+        if not self.training and not self._single_view_only():
             self._train_worker = self.train(self.config, self.train_state, 1)
 
     def action_reset_training(self) -> None:
+        if self._single_view_only():
+            return
         self._stop_training(reset=True)
         self.simulate(self.config)
 

@@ -321,3 +321,52 @@ async def test_export_writes_svg_csv_and_json(tmp_path, monkeypatch):
     data = json.loads((tmp_path / f"{stem}.json").read_text())
     assert data["config"]["depth"] == 6 and len(data["layers"]) == 6
     assert (tmp_path / f"{stem}.csv").read_text().splitlines()[0].startswith("layer,")
+
+
+async def test_compare_sides_share_draws_and_keys_change_the_active_side():
+    from initscope.tui.compare import CompareScreen, parse_overrides
+
+    a = parse_overrides("scheme=xavier_normal", SMALL.replace(activation="relu"))
+    b = parse_overrides("scheme=he_normal", SMALL.replace(activation="relu"))
+    app = InitScopeApp(SMALL, compare=(a, b))
+
+    async def wait_sides(pilot):
+        for _ in range(300):
+            await pilot.pause(0.02)
+            screen = app.screen
+            if isinstance(screen, CompareScreen) and screen.settled() and not screen.workers:
+                return screen
+        raise AssertionError("compare did not settle")
+
+    def side_rows(screen, side):
+        from initscope.tui.widgets.table import LayerTable
+        return [tuple(line.split()) for line in screen.query_one(f"#table-{side}",
+                                                                 LayerTable).lines()]
+
+    async with app.run_test(size=(160, 45)) as pilot:
+        screen = await wait_sides(pilot)
+        assert side_rows(screen, "A") == core_rows(a) and side_rows(screen, "B") == core_rows(b)
+        await pilot.press("g")  # gain up on side A only
+        screen = await wait_sides(pilot)
+        assert screen.sides["A"].gain == 1.1 and screen.sides["B"].gain == 1.0
+        await pilot.press("w", "a")  # now side B's activation
+        screen = await wait_sides(pilot)
+        assert screen.sides["B"].activation != "relu" and screen.sides["A"].activation == "relu"
+        await pilot.press("r")  # a new seed goes to both: the draws stay shared
+        screen = await wait_sides(pilot)
+        assert screen.sides["A"].seed == screen.sides["B"].seed == 1
+        for side in ("A", "B"):
+            assert side_rows(screen, side) == core_rows(screen.sides[side])
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert app.config == screen.sides["B"]  # back to one network: the active side
+
+
+def test_compare_overrides_are_checked():
+    from initscope.sim import ConfigError
+    from initscope.tui.compare import parse_overrides
+
+    assert parse_overrides("scheme=he_normal, gain=2, width=8", SMALL).gain == 2.0
+    for bad in ("scheme", "nope=1", "depth=x", "depth=0"):
+        with pytest.raises(ConfigError):
+            parse_overrides(bad, SMALL)

@@ -37,8 +37,12 @@ class HistogramGrid(Container, can_focus=False):
     class LayoutChanged(Message):
         """The visible layers or the plot size changed: plots must be drawn again."""
 
-    def __init__(self) -> None:
-        super().__init__(id="histograms")
+        def __init__(self, grid: HistogramGrid) -> None:
+            super().__init__()
+            self.grid = grid
+
+    def __init__(self, id: str = "histograms") -> None:
+        super().__init__(id=id)
         self.layer_count = 1
         self.page = 0
         self.shape = (1, 1)
@@ -77,7 +81,7 @@ class HistogramGrid(Container, can_focus=False):
             return False
         self.page = page
         self._fill_cells()
-        self.post_message(self.LayoutChanged())
+        self.post_message(self.LayoutChanged(self))
         return True
 
     def jump(self, last: bool) -> None:
@@ -95,7 +99,7 @@ class HistogramGrid(Container, can_focus=False):
         self.styles.grid_size_columns = self.shape[0]
         self.styles.grid_size_rows = self.shape[1]
         self._fill_cells()
-        self.post_message(self.LayoutChanged())
+        self.post_message(self.LayoutChanged(self))
 
     def _fill_cells(self) -> None:
         """Keep one cell per grid slot; hide the slots past the last layer."""

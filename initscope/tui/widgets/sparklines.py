@@ -55,8 +55,8 @@ class SparklineRow(Horizontal):
 class SparklinePanel(Vertical):
     """Four rows: activation mean and std, gradient mean and std, across layers."""
 
-    def __init__(self) -> None:
-        super().__init__(id="sparklines")
+    def __init__(self, id: str = "sparklines") -> None:
+        super().__init__(id=id)
         self.border_title = "Across layers: measured | theory (std rows: log10 scale)"
 
     def compose(self) -> ComposeResult:

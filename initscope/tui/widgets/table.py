@@ -16,17 +16,17 @@ from textual.widgets import Static
 class LayerTable(ScrollableContainer):
     """Header line and one line per layer, plain aligned text."""
 
-    def __init__(self) -> None:
-        super().__init__(id="table")
+    def __init__(self, id: str = "table") -> None:
+        super().__init__(id=id)
         self.border_title = "Per layer"
 
     def compose(self) -> ComposeResult:
-        yield Static(id="table-body")
+        yield Static(classes="table-body")
 
     def show(self, text: Content) -> None:
-        self.query_one("#table-body", Static).update(text)
+        self.query_one(".table-body", Static).update(text)
 
     def lines(self) -> list[str]:
         """The layer rows as shown, one string per layer (for tests and exports)."""
-        body = self.query_one("#table-body", Static)
+        body = self.query_one(".table-body", Static)
         return str(body.render()).splitlines()[1:]
