@@ -64,7 +64,7 @@ def _estimate_arch(cfg: Config) -> Estimate:
     """Residual and recurrent runs keep every row's tensors and materialized weights."""
     item = np.dtype(cfg.dtype).itemsize
     w, rows = cfg.width[0], cfg.row_count()
-    samples = 4 * rows * sample_cap(cfg) * 8
+    samples = _samples(cfg, [(w, w)] * rows)
     if cfg.arch == "residual":
         weights = 2 * cfg.depth * w * w
         draws = (2 * weights + 2 * cfg.batch * w + 4 * cfg.depth * w) * item
@@ -91,21 +91,38 @@ def estimate(cfg: Config) -> Estimate:
     basis = scheme.weight_spec(cfg, *fans[0]).basis  # one kind for every layer
     weights = sum(fi * fo for fi, fo in fans)
     copies = 0 if basis == ONES else 1 if basis == NORMAL else 2
-    extra_qr = max(fi * fo for fi, fo in fans) * 8 * 3 if basis == "orthogonal" else 0
+    # deriving a basis from the normal draw takes float64 temporaries of the largest layer
+    transient = {"orthogonal": 3, "uniform": 6, "truncated_normal": 1}.get(basis, 0)
+    if scheme.data_init:  # the tuning starts only once its basis is made
+        transient = 0
+    extra_qr = max(fi * fo for fi, fo in fans) * 8 * transient
     draws = (weights * copies + cfg.batch * (cfg.inputs + widths[-1])
              + 2 * sum(widths)) * item + extra_qr
     if cfg.input_dist == "uniform":
         draws += cfg.batch * cfg.inputs * item
     act = ACTIVATIONS[cfg.activation]
     per_layer = 2 if act.derivative_needs_input else 1
-    if scheme.data_init:  # tuned copies of the weights, and the tuning's own passes
+    if scheme.data_init:  # tuned copies of the weights; the tuning's passes come first
         draws += weights * item
-        per_layer += 2
+        per_layer += 1
     activations = per_layer * cfg.batch * sum(widths) * item
     widest = max(widths + [cfg.inputs])
     scratch = (4 * cfg.batch * widest + widest * widest) * item + 2 * 65536 * 8
-    samples = 4 * cfg.depth * sample_cap(cfg) * 8
-    return Estimate(draws, activations, scratch, samples)
+    return Estimate(draws, activations, scratch, _samples(cfg, fans))
+
+
+def _samples(cfg: Config, shapes: list[tuple[int, int]]) -> int:
+    """Bytes of the histogram samples: per row, three (batch, width) tensors and one
+    (fan_in, fan_out) weight gradient, each cut to its strided sample."""
+    from initscope.sim.stats import sample_stride
+
+    cap = sample_cap(cfg)
+
+    def kept(rows: int, cols: int) -> int:
+        return -(-rows * cols // sample_stride(rows * cols, cols, cap))
+
+    total = sum(3 * kept(cfg.batch, fo) + kept(fi, fo) for fi, fo in shapes)
+    return total * np.dtype(cfg.dtype).itemsize
 
 
 def format_bytes(n: float) -> str:
