@@ -32,9 +32,17 @@ def erf(x: np.ndarray) -> np.ndarray:
     return s * (1.0 - poly * np.exp(-a * a))
 
 
-def normal_to_uniform(z: np.ndarray) -> np.ndarray:
-    """Map standard normal draws to U(-1, 1) draws, keeping their order."""
-    return erf(z / math.sqrt(2.0))
+UNIFORM_CHUNK = 1 << 16  # entries mapped at a time: bounds the float64 temporaries
+
+
+def normal_to_uniform(z: np.ndarray, dtype: np.dtype | None = None) -> np.ndarray:
+    """Map standard normal draws to U(-1, 1) draws, keeping their order; chunk by
+    chunk, so the float64 temporaries stay small whatever the size."""
+    out = np.empty(z.shape, dtype or np.float64)
+    flat, dest = z.reshape(-1), out.reshape(-1)
+    for i in range(0, flat.size, UNIFORM_CHUNK):
+        dest[i:i + UNIFORM_CHUNK] = erf(flat[i:i + UNIFORM_CHUNK] / math.sqrt(2.0))
+    return out
 
 
 def _stream(seed: int, purpose: str, layer: int, shape: tuple[int, ...]) -> np.random.Generator:
@@ -91,7 +99,7 @@ class DrawCache:
         key = (seed, purpose, layer, shape, np.dtype(dtype).str, kind)
         z = self.normal(seed, purpose, layer, shape, dtype)
         makers = {
-            UNIFORM: lambda: normal_to_uniform(z).astype(dtype),
+            UNIFORM: lambda: normal_to_uniform(z, np.dtype(dtype)),
             TRUNCATED: lambda: _truncate(z, seed, layer, shape),
             ORTHOGONAL: lambda: _orthogonalize(z),
         }

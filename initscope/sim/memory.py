@@ -60,22 +60,37 @@ class Estimate:
         return self.draws + self.activations + self.scratch + self.samples
 
 
+def _basis_transient(basis: str, largest: int) -> int:
+    """Bytes of float64 temporaries while a basis is derived from its normal draw:
+    the QR of the largest layer, or a bounded chunk of the uniform mapping."""
+    if basis == "orthogonal":
+        return 3 * largest * 8
+    if basis == "uniform":
+        return 10 * min(largest, 1 << 16) * 8
+    if basis == "truncated_normal":
+        return largest * 8
+    return 0
+
+
 def _estimate_arch(cfg: Config) -> Estimate:
     """Residual and recurrent runs keep every row's tensors and materialized weights."""
     item = np.dtype(cfg.dtype).itemsize
     w, rows = cfg.width[0], cfg.row_count()
     samples = _samples(cfg, [(w, w)] * rows)
+    basis = SCHEMES[cfg.scheme].weight_spec(cfg, w, w).basis
+    copies = 1 if basis == ONES else 2  # the unit draw, and the weights made from it
     if cfg.arch == "residual":
         weights = 2 * cfg.depth * w * w
-        draws = (2 * weights + 2 * cfg.batch * w + 4 * cfg.depth * w) * item
+        draws = (copies * weights + 2 * cfg.batch * w + 4 * cfg.depth * w) * item
         kept = 3 * rows * cfg.batch * w * item
     else:
         weights = w * w + cfg.inputs * w
         steps_with_input = rows if cfg.rnn_input == "all" else 1
-        draws = (2 * weights + cfg.batch * cfg.inputs * steps_with_input + cfg.batch * w
+        draws = (copies * weights + cfg.batch * cfg.inputs * steps_with_input + cfg.batch * w
                  + 2 * w) * item
         kept = 2 * (rows + 1) * cfg.batch * w * item
-    scratch = (6 * cfg.batch * max(w, cfg.inputs) + 2 * w * w) * item + 2 * 65536 * 8
+    scratch = (4 * cfg.batch * max(w, cfg.inputs) + 2 * w * w) * item + 2 * 65536 * 8 \
+        + _basis_transient(basis, max(w, cfg.inputs) * w)
     return Estimate(draws, kept, scratch, samples)
 
 
@@ -91,11 +106,9 @@ def estimate(cfg: Config) -> Estimate:
     basis = scheme.weight_spec(cfg, *fans[0]).basis  # one kind for every layer
     weights = sum(fi * fo for fi, fo in fans)
     copies = 0 if basis == ONES else 1 if basis == NORMAL else 2
-    # deriving a basis from the normal draw takes float64 temporaries of the largest layer
-    transient = {"orthogonal": 3, "uniform": 6, "truncated_normal": 1}.get(basis, 0)
+    extra_qr = _basis_transient(basis, max(fi * fo for fi, fo in fans))
     if scheme.data_init:  # the tuning starts only once its basis is made
-        transient = 0
-    extra_qr = max(fi * fo for fi, fo in fans) * 8 * transient
+        extra_qr = 0
     draws = (weights * copies + cfg.batch * (cfg.inputs + widths[-1])
              + 2 * sum(widths)) * item + extra_qr
     if cfg.input_dist == "uniform":

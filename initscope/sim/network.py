@@ -94,6 +94,10 @@ class RunResult:
         )
 
     def to_dict(self) -> dict:
+        """JSON-ready: every non-finite number becomes None (null)."""
+        return _finite_or_none(self._as_dict())
+
+    def _as_dict(self) -> dict:
         return {
             "config": self.config.to_dict(),
             "layers": [layer.to_dict() for layer in self.layers],
@@ -371,6 +375,16 @@ class _Run:
             if self._scale(i) != 1.0:
                 np.multiply(nxt, dt.type(self._scale(i)), out=nxt)
             g = nxt
+
+
+def _finite_or_none(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_or_none(v) for v in value]
+    return value
 
 
 def _all_columns_equal(a: np.ndarray) -> bool:

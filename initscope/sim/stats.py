@@ -157,12 +157,13 @@ class Summarizer:
 
 
 def histogram(sample: np.ndarray, lo: float, hi: float, bins: int) -> tuple[list[int], list[float]]:
-    """Counts of `sample` in `bins` equal bins over [lo, hi]; an empty range is widened
-    to a unit interval around it so constant tensors still get a bar."""
+    """Counts of `sample` in `bins` equal bins over [lo, hi]; an empty (or float-thin)
+    range is widened around its value so constant tensors still get a bar."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return [0] * bins, []
-    if hi <= lo:
-        lo, hi = lo - 0.5, hi + 0.5
+    if hi - lo <= 1e-9 * max(abs(lo), abs(hi)):  # one value: give it a bar of its own
+        pad = max(0.5, 1e-3 * max(abs(lo), abs(hi)))
+        lo, hi = lo - pad, hi + pad
     # halved so that hi - lo cannot overflow even for ranges near the float maximum
     half_lo, half_hi = lo / 2, hi / 2
     edges = 2 * np.linspace(half_lo, half_hi, bins + 1)
