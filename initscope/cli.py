@@ -11,6 +11,7 @@ import functools
 import inspect
 import math
 import sys
+import typing
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -81,7 +82,10 @@ def with_config(func: Callable) -> Callable:
     names = [f.name for f in dataclasses.fields(Config)]
     sig = inspect.signature(func)
     wants_preset = "preset" in sig.parameters
-    own = [p for p in sig.parameters.values() if p.name not in ("config", "preset")]
+    # the module's annotations are strings (postponed): give typer the real objects
+    hints = typing.get_type_hints(func, include_extras=True)
+    own = [p.replace(annotation=hints.get(p.name, p.annotation))
+           for p in sig.parameters.values() if p.name not in ("config", "preset")]
 
     @functools.wraps(func)
     def wrapper(**kwargs):

@@ -1,0 +1,95 @@
+"""Random and malformed command lines: exit 0 or 2 with one line, never a traceback."""
+
+import dataclasses
+import os
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from initscope.cli import main
+from initscope.sim import Config
+from initscope.sim.config import option_name
+
+EXAMPLES = int(os.environ.get("INITSCOPE_FUZZ_EXAMPLES", "40"))
+OPTIONS = [option_name(f) for f in dataclasses.fields(Config)]
+JUNK = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["0", "-1", "1e309", "nan", "inf", "-0", "3.5", "99999999", "", "a,b",
+                     "8192,8192", "he_normal", "relu", "float16", "1,2,3"]),
+)
+SMALL = ["--depth", "2", "--width", "8", "--inputs", "4", "--batch", "8"]
+
+
+def run(capsys, args) -> tuple[int, str, str]:
+    code = 0
+    try:
+        main(args)
+    except SystemExit as e:
+        code = e.code or 0
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def check(code: int, err: str) -> None:
+    assert code in (0, 2), (code, err)
+    assert "Traceback" not in err
+    if code == 2:
+        assert len(err.strip().splitlines()) == 1 and err.startswith("initscope: ")
+
+
+@settings(max_examples=EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(command=st.sampled_from(["report", "train", "phase", "spectrum"]),
+       pairs=st.lists(st.tuples(st.sampled_from(OPTIONS), JUNK), max_size=3))
+def test_random_option_values(capsys, command, pairs):
+    args = [command, *SMALL]
+    if command == "train":
+        args += ["--steps", "2"]
+    for option, value in pairs:
+        if option in ("--depth", "--width", "--inputs", "--batch", "--time-steps"):
+            continue  # kept small: the point is bad values, not big runs
+        args += [option, value]
+    check(*run(capsys, args)[::2])
+
+
+@settings(max_examples=EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.one_of(st.text(max_size=40), st.from_regex(r"is1\.[A-Za-z0-9_-]{0,40}")))
+def test_random_share_strings(capsys, text):
+    check(*run(capsys, ["report", "--config", text, *SMALL])[::2])
+
+
+@settings(max_examples=EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.text(max_size=200))
+def test_random_scene_files(tmp_path_factory, capsys, body):
+    from initscope.scenes import SceneError, parse_scene
+
+    try:
+        parse_scene(body, "fuzz.toml")
+    except SceneError as e:
+        assert str(e).startswith("fuzz.toml") and "\n" not in str(e)
+
+
+@settings(max_examples=EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.text(max_size=200))
+def test_random_theme_files(tmp_path_factory, body):
+    from initscope.tui.themes import theme_from_toml
+
+    path = tmp_path_factory.mktemp("themes") / "fuzz.toml"
+    path.write_text(body, encoding="utf-8")
+    try:
+        theme_from_toml(path)
+    except ValueError as e:
+        assert "\n" not in str(e)
+
+
+@pytest.mark.parametrize("args", [["--nope"], ["report", "--format", "xml"], ["bench", "--repeats",
+                                  "0"], ["serve", "--port", "0"], ["phase", "--format", "csv"],
+                                  ["train", "--steps", "-3"], ["--scene", "/does/not/exist"]])
+def test_malformed_command_lines(capsys, args):
+    code, _, err = run(capsys, args)
+    assert code == 2
+    check(code, err)
