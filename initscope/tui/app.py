@@ -71,6 +71,7 @@ from initscope.tui.widgets.training import MAX_LAYER_ROWS, TrainingPanel
 
 POLL_SECONDS = 0.02  # how often a waiting worker checks whether it was cancelled
 TRAIN_POST_SECONDS = 0.25  # how often training shows its progress
+IDLE_COLLECT_SECONDS = 10.0  # full garbage collections wait for a quiet moment
 
 
 class TrainState:
@@ -227,6 +228,8 @@ class InitScopeApp(App):
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 50, 100)
+        # ...and collect the cycles that leaves behind while nothing is running
+        self.set_interval(IDLE_COLLECT_SECONDS, self._idle_collect)
         if self.theme_errors:
             self.notify("\n".join(self.theme_errors), title="Some themes did not load",
                         severity="warning", timeout=8)
@@ -244,6 +247,10 @@ class InitScopeApp(App):
         width, height = self.size
         self.screen.set_class(width < 120, "-narrow")
         self.screen.set_class(height < 36, "-short")
+
+    def _idle_collect(self) -> None:
+        if not any(w.is_running for w in self.workers):
+            gc.collect()
 
     # ---- proposing changes ----------------------------------------------------------
 

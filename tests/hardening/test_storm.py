@@ -1,0 +1,128 @@
+"""Key storms, quitting mid-run, and terminals of every size and color depth."""
+
+import gc
+import os
+import random
+import subprocess
+import sys
+import time
+import tracemalloc
+
+from initscope.scenes import load_scene
+from initscope.sim import Config
+from initscope.sim.memory import estimate
+from initscope.tui.app import InitScopeApp
+from tests.tui.helpers import SMALL, burst, core_rows, screen_rows, settle
+
+STORM_KEYS = int(os.environ.get("INITSCOPE_STORM_KEYS", "2000"))
+KEYS = ["s", "S", "a", "A", "left_square_bracket", "right_square_bracket", "g", "G", "b", "r",
+        "v", "V", "x", "t", "1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "pagedown",
+        "pageup", "up", "down", "left", "right", "left_curly_bracket", "right_curly_bracket",
+        "space", "full_stop", "R", "i", "n", "p", "shift+right", "shift+up", "question_mark",
+        "escape", "c", "escape", "C", "w", "escape"]
+SIZES = [(40, 15), (80, 24), (120, 40), (250, 80)]
+
+
+async def test_a_storm_of_keys_and_resizes():
+    rng = random.Random(2026)
+    # a 48 MiB budget: keys that grow the network past it are refused, as they must be
+    app = InitScopeApp(SMALL.replace(memory_limit=48 / 1024))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        sent = 0
+        while sent < STORM_KEYS:
+            chunk = [rng.choice(KEYS) for _ in range(100)]
+            await burst(app, chunk)
+            sent += len(chunk)
+            await pilot.resize_terminal(*rng.choice(SIZES))
+            await pilot.pause(0.01)
+        # leave the dialogs and the compare view, stop training, and wait for the end
+        for _ in range(3):
+            await burst(app, ["escape"])
+            await pilot.pause(0.05)
+        await burst(app, ["R"])
+        await pilot.resize_terminal(120, 40)
+        await settle(app, pilot, rounds=400)
+        gc.collect()  # the app collects cycles rarely, to keep frames smooth: do it now
+        grown = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        assert app.shown.config == app.config
+        assert screen_rows(app) == core_rows(app.config)
+        # what stays is the last config's draws and buffers, and bounded caches
+        allowed = estimate(app.config).total + 64 * 2**20
+        assert grown < allowed, f"memory grew by {grown / 2**20:.0f} MiB over the storm"
+
+
+async def test_a_storm_inside_a_scene():
+    rng = random.Random(7)
+    scene = load_scene("course_tour")
+    app = InitScopeApp(scene=scene)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await burst(app, [rng.choice(["n", "p", "pagedown", "pageup", "v", "x"])
+                          for _ in range(300)])
+        await settle(app, pilot, rounds=400)
+        assert app.config == scene.steps[app.scene_index].config or app.config.hist_range \
+            != scene.steps[app.scene_index].config.hist_range
+        assert screen_rows(app) == core_rows(app.config)
+
+
+async def test_quit_mid_run_is_prompt():
+    # about a second per layer on this machine: quitting must not wait for it
+    big = Config(depth=3, width=(4096,), inputs=4096, batch=4096)
+    app = InitScopeApp(big)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.3)
+        start = time.perf_counter()
+        await pilot.press("q")
+    assert time.perf_counter() - start < 3.0  # generous here; see benchmarks/ for the figure
+
+
+SCRIPT = """
+import asyncio, sys
+sys.path.insert(0, {root!r})
+from initscope.sim import Config
+from initscope.sim.memory import estimate
+from initscope.tui.app import InitScopeApp
+from tests.tui.helpers import settle, screen_rows, core_rows
+
+async def main():
+    cfg = Config(depth=4, width=(32,), inputs=16, batch=64)
+    for size in [(40, 15), (80, 24), (250, 80)]:
+        app = InitScopeApp(cfg, theme_name={theme!r})
+        async with app.run_test(size=size) as pilot:
+            await settle(app, pilot)
+            assert screen_rows(app) == core_rows(cfg)
+            svg = app.export_screenshot()
+    print(svg)
+
+asyncio.run(main())
+"""
+
+
+def _render(env: dict, theme: str = "initscope-dark") -> str:
+    root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    proc = subprocess.run([sys.executable, "-c", SCRIPT.format(root=root, theme=theme)],
+                          capture_output=True, text=True, env={**os.environ, **env},
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_every_terminal_renders():
+    for term in ("xterm-16color", "xterm-256color"):
+        _render({"TERM": term, "COLORTERM": ""}, theme="sixteen")
+    _render({"TERM": "xterm-256color", "COLORTERM": "truecolor"})
+
+
+def test_no_color_renders_in_grey_only():
+    import re
+
+    svg = _render({"NO_COLOR": "1", "TERM": "xterm-256color"})
+    colors = set(re.findall(r"#([0-9a-fA-F]{6})", svg))
+    assert colors
+    for c in colors:
+        r, g, b = (int(c[i:i + 2], 16) for i in (0, 2, 4))
+        assert max(r, g, b) - min(r, g, b) <= 8, f"#{c} is not grey"
