@@ -19,7 +19,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 MIN_WIDTH, MIN_HEIGHT = 14, 4
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=128)  # a few pages of plots in a few views
 def histogram_text(counts: tuple[int, ...], edges: tuple[float, ...], width: int, height: int,
                    bar: str, axis: str) -> Text:
     """A bar chart of `counts` over `edges` in `width` x `height` cells."""
