@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-import math
 import sys
 import typing
 from collections.abc import Callable
@@ -273,18 +272,9 @@ def spectrum(
 def _echo_json(data: dict) -> None:
     import json
 
-    typer.echo(json.dumps(_finite_or_none(data), indent=1, allow_nan=False))
+    from initscope.sim.network import finite_or_none
 
-
-def _finite_or_none(value):
-    """JSON has no infinity: a critical line that leaves the range becomes null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite_or_none(v) for v in value]
-    return value
+    typer.echo(json.dumps(finite_or_none(data), indent=1, allow_nan=False))
 
 
 @app.command()

@@ -95,7 +95,7 @@ class RunResult:
 
     def to_dict(self) -> dict:
         """JSON-ready: every non-finite number becomes None (null)."""
-        return _finite_or_none(self._as_dict())
+        return finite_or_none(self._as_dict())
 
     def _as_dict(self) -> dict:
         return {
@@ -377,13 +377,14 @@ class _Run:
             g = nxt
 
 
-def _finite_or_none(value):
+def finite_or_none(value):
+    """JSON has no infinity or NaN: such numbers, however deep, become None."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
+        return {k: finite_or_none(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_finite_or_none(v) for v in value]
+        return [finite_or_none(v) for v in value]
     return value
 
 
