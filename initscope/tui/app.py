@@ -475,8 +475,9 @@ class InitScopeApp(App):
                 else:
                     value = int(text) if spec.integer else float(text)
             except (ValueError, ConfigError):
-                self.notify(f"{spec.label.strip()} needs a number, not {text!r}",
-                            severity="error", title="Not applied")
+                message = f"{spec.label.strip()} needs a number, not {text!r}"
+                self.notify(message, severity="error", title="Not applied")
+                self._set_status(message, error=True)
                 return
             self.propose(**{field: value})
 
