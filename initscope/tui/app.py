@@ -16,7 +16,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -242,6 +242,12 @@ class InitScopeApp(App):
             self.show_scene_step(0)
         if self.compare_start is not None:
             self.push_screen(CompareScreen(*self.compare_start))
+
+    async def on_event(self, event: events.Event) -> None:
+        # Keys still queued when the app shuts down would act on screens already gone
+        if isinstance(event, events.InputEvent) and not self.is_running:
+            return
+        await super().on_event(event)
 
     def on_resize(self) -> None:
         width, height = self.size

@@ -129,3 +129,13 @@ def test_no_color_renders_in_grey_only():
     for c in colors:
         r, g, b = (int(c[i:i + 2], 16) for i in (0, 2, 4))
         assert max(r, g, b) - min(r, g, b) <= 8, f"#{c} is not grey"
+
+
+async def test_keys_still_queued_at_shutdown_are_dropped():
+    # a burst that is still in the queue when the app closes must not act on the
+    # screens being taken down (it raised "No screens on stack" here once)
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await burst(app, ["s", "a", "left_square_bracket", "space", "g", "C", "w"] * 20)
+    assert app.return_code in (None, 0)
