@@ -157,9 +157,19 @@ def _truncate(z: np.ndarray, seed: int, layer: int, shape: tuple[int, ...]) -> n
     return out
 
 
+# One factorization at a time: each holds about four float64 copies of its matrix
+# (the memory estimate counts one), and LAPACK already uses both cores.
+_QR_LOCK = threading.Lock()
+
+
 def _orthogonalize(z: np.ndarray) -> np.ndarray:
     """Q of the QR of z (of z.T when it is wide), with signs fixed by diag(R) so the
     result is uniformly distributed (Haar); float64 for the factorization."""
+    with _QR_LOCK:
+        return _haar_q(z)
+
+
+def _haar_q(z: np.ndarray) -> np.ndarray:
     a = z.astype(np.float64)
     wide = a.shape[0] < a.shape[1]
     if wide:

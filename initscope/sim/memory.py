@@ -48,28 +48,40 @@ def sample_cap(cfg: Config) -> int:
 
 @dataclass(frozen=True)
 class Estimate:
-    """Bytes a run holds at its peak, by purpose."""
+    """Bytes a run holds, by purpose. The draws stay for the whole run; the transient
+    temporaries of deriving a basis are gone before the passes begin, so the peak is
+    the larger of the two phases on top of the draws."""
 
     draws: int
     activations: int
     scratch: int
     samples: int
+    transient: int = 0
 
     @property
     def total(self) -> int:
-        return self.draws + self.activations + self.scratch + self.samples
+        return self.draws + max(self.transient, self.activations + self.scratch + self.samples)
 
 
-def _basis_transient(basis: str, largest: int) -> int:
-    """Bytes of float64 temporaries while a basis is derived from its normal draw:
-    the QR of the largest layer, or a bounded chunk of the uniform mapping."""
-    if basis == "orthogonal":
-        return 3 * largest * 8
+def _basis_transient(basis: str, largest: int, item: int) -> int:
+    """Bytes of temporaries while a basis is derived from its normal draw of `largest`
+    entries: the float64 QR of the largest layer (one at a time), bounded chunks of
+    the uniform mapping (on both prefetch threads), or the truncation's mask."""
+    if basis == "orthogonal":  # float64 copies: the input, the factors, LAPACK's work
+        return largest * (3 * 8 + 8 - item)
     if basis == "uniform":
-        return 10 * min(largest, 1 << 16) * 8
+        return 2 * 10 * min(largest, 1 << 16) * 8
     if basis == "truncated_normal":
-        return largest * 8
+        return largest * item + largest // 8 * 8
     return 0
+
+
+def _copies(spec) -> int:
+    """Matrices a residual or recurrent weight holds: the weights themselves, the unit
+    draw they scale, and the normal draw a derived basis comes from."""
+    if spec.basis == ONES or spec.scale == 0:
+        return 1
+    return 2 if spec.basis == NORMAL else 3
 
 
 def _estimate_arch(cfg: Config) -> Estimate:
@@ -77,26 +89,28 @@ def _estimate_arch(cfg: Config) -> Estimate:
     item = np.dtype(cfg.dtype).itemsize
     w, rows = cfg.width[0], cfg.row_count()
     samples = _samples(cfg, [(w, w)] * rows)
-    basis = SCHEMES[cfg.scheme].weight_spec(cfg, w, w).basis
-    copies = 1 if basis == ONES else 2  # the unit draw, and the weights made from it
+    spec = SCHEMES[cfg.scheme].weight_spec(cfg, w, w)
     if cfg.arch == "residual":
-        weights = 2 * cfg.depth * w * w
-        draws = (copies * weights + 2 * cfg.batch * w + 4 * cfg.depth * w) * item
-        kept = 3 * rows * cfg.batch * w * item
+        # the branch's last layer starts at zero under zero_last and fixup
+        last = 1 if cfg.branch in ("zero_last", "fixup") else _copies(spec)
+        first = 2 if cfg.branch == "fixup" else _copies(spec)
+        draws = ((first + last) * cfg.depth * w * w + 2 * cfg.batch * w
+                 + 4 * cfg.depth * w) * item
+        kept = (3 * rows + 1) * cfg.batch * w * item  # the stream, and each block's z, phi(z)
+        widest, temporaries = w, 4
     else:
-        weights = w * w + cfg.inputs * w
         steps_with_input = rows if cfg.rnn_input == "all" else 1
-        draws = (copies * weights + cfg.batch * cfg.inputs * steps_with_input + cfg.batch * w
-                 + 2 * w) * item
-        kept = 2 * (rows + 1) * cfg.batch * w * item
-    scratch = (4 * cfg.batch * max(w, cfg.inputs) + 2 * w * w) * item + 2 * 65536 * 8 \
-        + _basis_transient(basis, max(w, cfg.inputs) * w)
-    return Estimate(draws, kept, scratch, samples)
+        draws = (_copies(spec) * (w * w + cfg.inputs * w)
+                 + cfg.batch * cfg.inputs * steps_with_input + cfg.batch * w + 2 * w) * item
+        kept = (2 * rows + 1) * cfg.batch * w * item  # h_0..h_T and z_1..z_T
+        widest, temporaries = max(w, cfg.inputs), 3  # U is (inputs, width)
+    scratch = (temporaries * cfg.batch * w + w * w) * item + 2 * 65536 * 8
+    return Estimate(draws, kept, scratch, samples, _basis_transient(spec.basis, widest * w, item))
 
 
 def estimate(cfg: Config) -> Estimate:
     """Peak bytes of one run of `cfg`, counting cached draws, kept activations,
-    per-run scratch and histogram samples."""
+    per-run scratch, histogram samples and the temporaries of making the weights."""
     if cfg.arch != "plain":
         return _estimate_arch(cfg)
     item = np.dtype(cfg.dtype).itemsize
@@ -106,22 +120,30 @@ def estimate(cfg: Config) -> Estimate:
     basis = scheme.weight_spec(cfg, *fans[0]).basis  # one kind for every layer
     weights = sum(fi * fo for fi, fo in fans)
     copies = 0 if basis == ONES else 1 if basis == NORMAL else 2
-    extra_qr = _basis_transient(basis, max(fi * fo for fi, fo in fans))
-    if scheme.data_init:  # the tuning starts only once its basis is made
-        extra_qr = 0
+    largest = max(fi * fo for fi, fo in fans)
+    transient = _basis_transient(basis, largest, item)
     draws = (weights * copies + cfg.batch * (cfg.inputs + widths[-1])
-             + 2 * sum(widths)) * item + extra_qr
+             + 2 * sum(widths)) * item
     if cfg.input_dist == "uniform":
         draws += cfg.batch * cfg.inputs * item
     act = ACTIVATIONS[cfg.activation]
     per_layer = 2 if act.derivative_needs_input else 1
-    if scheme.data_init:  # tuned copies of the weights; the tuning's passes come first
-        draws += weights * item
-        per_layer += 1
-    activations = per_layer * cfg.batch * sum(widths) * item
     widest = max(widths + [cfg.inputs])
+    if scheme.data_init:
+        # The tuning comes first: it holds the draws, their basis and the tuned copy,
+        # with a forward pass's tensors or the QR's temporaries. The run that follows
+        # keeps only the tuned weights.
+        draws -= weights * copies * item
+        draws += weights * item
+        # a pass keeps every layer's z and phi(z); the widest layer adds temporaries,
+        # some in float64 (the stds); data_dependent squares weights in float64
+        passes = 2 * cfg.batch * sum(widths) * item + cfg.batch * widest * (2 * item + 16)
+        if cfg.scheme == "data_dependent":
+            passes += 2 * largest * 8
+        transient = weights * copies * item + max(transient, passes)
+    activations = per_layer * cfg.batch * sum(widths) * item
     scratch = (4 * cfg.batch * widest + widest * widest) * item + 2 * 65536 * 8
-    return Estimate(draws, activations, scratch, _samples(cfg, fans))
+    return Estimate(draws, activations, scratch, _samples(cfg, fans), transient)
 
 
 def _samples(cfg: Config, shapes: list[tuple[int, int]]) -> int:

@@ -16,12 +16,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from textual import events, on, work
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from initscope.codegen import snippets
@@ -54,7 +54,8 @@ from initscope.tui.messages import (
     TrainingProgress,
 )
 from initscope.tui.screens import CodeScreen, EditScreen, HelpScreen
-from initscope.tui.themes import DEFAULT_THEME, load_themes
+from initscope.tui.themes import DEFAULT_THEME, load_themes, rich_color
+from initscope.tui.widgets.footer import KeyFooter
 from initscope.tui.widgets.histograms import HistogramGrid
 from initscope.tui.widgets.selectors import (
     FIELDS_BY_NAME,
@@ -68,6 +69,7 @@ from initscope.tui.widgets.selectors import (
 from initscope.tui.widgets.sparklines import SparklinePanel
 from initscope.tui.widgets.table import LayerTable
 from initscope.tui.widgets.training import MAX_LAYER_ROWS, TrainingPanel
+from initscope.tui.workers import thread_work
 
 POLL_SECONDS = 0.02  # how often a waiting worker checks whether it was cancelled
 TRAIN_POST_SECONDS = 0.25  # how often training shows its progress
@@ -219,7 +221,7 @@ class InitScopeApp(App):
                 yield TrainingPanel()
                 yield LayerTable()
         yield Static("", id="status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         # Full garbage collections walked every widget and cached strip, stalling the
@@ -435,7 +437,7 @@ class InitScopeApp(App):
             return
         self.write_numbers(self.shown.result, folder / stem, svg)
 
-    @work(thread=True, group="export", exit_on_error=False)
+    @thread_work(group="export")
     def write_numbers(self, result, base: Path, svg: str) -> None:
         try:
             base.with_suffix(".csv").write_text(render_report(result, "csv"))
@@ -491,7 +493,7 @@ class InitScopeApp(App):
 
     # ---- the simulation worker --------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="simulate", exit_on_error=False)
+    @thread_work(group="simulate", exclusive=True)
     def simulate(self, cfg: Config) -> None:
         """Run `cfg` in a daemon thread and wait for it, checking for cancellation, so
         that a newer config or quitting never waits for a long layer to finish."""
@@ -578,7 +580,7 @@ class InitScopeApp(App):
             self.train_history = []
             self.query_one(TrainingPanel).show("", [], [], [])
 
-    @work(thread=True, exclusive=True, group="train", exit_on_error=False)
+    @thread_work(group="train", exclusive=True)
     def train(self, cfg: Config, state: TrainState, steps: int | None) -> None:
         """Take `steps` SGD steps (None: until cancelled or diverged), posting the
         statistics of the current weights a few times a second and where it stopped.
@@ -641,8 +643,8 @@ class InitScopeApp(App):
 
     def _plot_colors(self) -> tuple[str, str]:
         variables = self.theme_variables or self.get_css_variables()
-        return (variables.get("histogram-bar") or variables["primary"],
-                variables.get("histogram-axis") or variables["foreground"])
+        return (rich_color(variables.get("histogram-bar") or variables["primary"]),
+                rich_color(variables.get("histogram-axis") or variables["foreground"]))
 
     def request_plots(self) -> None:
         """Ask the render worker for the visible plots of the shown result."""
@@ -662,7 +664,7 @@ class InitScopeApp(App):
         self.plot_request = request
         self.render_plots(request)
 
-    @work(thread=True, exclusive=True, group="render", exit_on_error=False)
+    @thread_work(group="render", exclusive=True)
     def render_plots(self, request: PlotRequest) -> None:
         texts = plot_texts(request)
         if not get_current_worker().is_cancelled:

@@ -16,17 +16,19 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from initscope.sim import Config, ConfigError, MemoryBudgetError, validate
 from initscope.sim.config import parse_width
 from initscope.sim.memory import check_budget
 from initscope.tui.display import Display, PlotRequest, build_display, plot_texts
+from initscope.tui.widgets.footer import KeyFooter
 from initscope.tui.widgets.histograms import HistogramGrid
 from initscope.tui.widgets.selectors import SelectorPane
 from initscope.tui.widgets.sparklines import SparklinePanel
 from initscope.tui.widgets.table import LayerTable
+from initscope.tui.workers import forget_when_done
 
 SIDES = ("A", "B")
 SHARED_FIELDS = ("seed",)  # changed on both sides at once: the draws stay the same
@@ -94,7 +96,7 @@ class CompareScreen(Screen):
                 for side in SIDES:
                     yield ComparePane(side)
         yield Static("", id="compare-status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._titles()
@@ -164,8 +166,8 @@ class CompareScreen(Screen):
             self.post_message(SideDone(side, build_display(result), request,
                                        plot_texts(request)))
 
-        self.run_worker(work, thread=True, exclusive=True, group=f"compare-{side}",
-                        exit_on_error=False)
+        self.run_worker(forget_when_done(work), thread=True, exclusive=True,
+                        group=f"compare-{side}", exit_on_error=False)
 
     def on_side_done(self, message: SideDone) -> None:
         side, display = message.side, message.display

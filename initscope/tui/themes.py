@@ -77,3 +77,14 @@ def load_themes(extra_dirs: list[Path] | None = None) -> tuple[list[Theme], list
             except ValueError as e:
                 errors.append(f"{path.name}: {e}")
     return themes, errors
+
+
+def rich_color(value: str) -> str:
+    """A theme color as Rich writes it, for text styled off the UI thread. Textual
+    names ANSI colors "ansi_blue", which Rich does not know: they become "color(4)",
+    which keeps the terminal's own palette."""
+    try:
+        color = Color.parse(value).rich_color
+    except ColorParseError:
+        return "default"
+    return color.name if color is not None else "default"

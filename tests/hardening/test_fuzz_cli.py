@@ -12,6 +12,7 @@ from initscope.sim import Config
 from initscope.sim.config import option_name
 
 EXAMPLES = int(os.environ.get("INITSCOPE_FUZZ_EXAMPLES", "40"))
+DERANDOMIZE = "INITSCOPE_FUZZ_EXAMPLES" not in os.environ  # as in test_fuzz_core
 OPTIONS = [option_name(f) for f in dataclasses.fields(Config)]
 JUNK = st.one_of(
     st.text(max_size=12),
@@ -38,7 +39,7 @@ def check(code: int, err: str) -> None:
         assert len(err.strip().splitlines()) == 1 and err.startswith("initscope: ")
 
 
-@settings(max_examples=EXAMPLES, deadline=None,
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(command=st.sampled_from(["report", "train", "phase", "spectrum"]),
        pairs=st.lists(st.tuples(st.sampled_from(OPTIONS), JUNK), max_size=3))
@@ -53,14 +54,14 @@ def test_random_option_values(capsys, command, pairs):
     check(*run(capsys, args)[::2])
 
 
-@settings(max_examples=EXAMPLES, deadline=None,
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.one_of(st.text(max_size=40), st.from_regex(r"is1\.[A-Za-z0-9_-]{0,40}")))
 def test_random_share_strings(capsys, text):
     check(*run(capsys, ["report", "--config", text, *SMALL])[::2])
 
 
-@settings(max_examples=EXAMPLES, deadline=None,
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.text(max_size=200))
 def test_random_scene_files(tmp_path_factory, capsys, body):
@@ -72,7 +73,7 @@ def test_random_scene_files(tmp_path_factory, capsys, body):
         assert str(e).startswith("fuzz.toml") and "\n" not in str(e)
 
 
-@settings(max_examples=EXAMPLES, deadline=None,
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.text(max_size=200))
 def test_random_theme_files(tmp_path_factory, body):

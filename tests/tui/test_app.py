@@ -175,7 +175,7 @@ async def test_theme_switching_recolors_the_plots():
         await pilot.pause()
         await settle(app, pilot)
         assert app.plot_request.colors != before
-        assert app.plot_request.colors[0] == "#005A9C"
+        assert app.plot_request.colors[0] == "#005a9c"
         await pilot.press("t")
         await settle(app, pilot)
         assert app.theme != "initscope-light"
