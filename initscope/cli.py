@@ -9,10 +9,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import os
 import sys
 import typing
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import click
 import typer
@@ -162,7 +163,19 @@ def main_callback(
             raise UsageProblem(str(e)) from None
     from initscope.tui.app import InitScopeApp
 
-    InitScopeApp(config=config, theme_name=theme, scene=loaded, compare=sides).run()
+    app = InitScopeApp(config=config, theme_name=theme, scene=loaded, compare=sides)
+    app.run()
+    leave_now(app.return_code or 0)
+
+
+def leave_now(code: int) -> NoReturn:
+    """Exit without waiting for runs still going in background threads: a quit must be
+    instant, and the interpreter's exit would wait for a long layer to end, or hang in
+    OpenBLAS's exit handler when a matmul was cut short. The terminal is restored by
+    now, and nothing else is left to write."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _run_or_fail(cfg: Config):

@@ -14,6 +14,7 @@ from initscope.scenes import load_scene
 from initscope.sim import Config
 from initscope.sim.memory import estimate
 from initscope.tui.app import InitScopeApp
+from tests.hardening.terminal import seconds_to_quit
 from tests.tui.helpers import SMALL, burst, core_rows, screen_rows, settle
 
 STORM_KEYS = int(os.environ.get("INITSCOPE_STORM_KEYS", "2000"))
@@ -126,6 +127,14 @@ async def test_quit_mid_run_is_prompt():
         start = time.perf_counter()
         await pilot.press("q")
     assert time.perf_counter() - start < 3.0  # generous here; see benchmarks/ for the figure
+
+
+def test_the_process_quits_mid_run_in_a_terminal():
+    # The whole process, in a pseudo-terminal: once, the interpreter's exit hung in
+    # OpenBLAS's exit handler after a matmul was cut short, and never returned.
+    # This config (1.8 GiB, just inside the default budget) hung every time.
+    args = ["--depth", "1", "--width", "8192", "--inputs", "8192", "--batch", "6144"]
+    assert seconds_to_quit(args, wait_in_run=1.5, limit=10.0) < 3.0  # figure: benchmarks/
 
 
 SCRIPT = """
