@@ -4,7 +4,7 @@ import dataclasses
 import os
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from initscope.cli import main
@@ -51,7 +51,9 @@ def test_random_option_values(capsys, command, pairs):
         if option in ("--depth", "--width", "--inputs", "--batch", "--time-steps"):
             continue  # kept small: the point is bad values, not big runs
         args += [option, value]
-    check(*run(capsys, args)[::2])
+    code, _, err = run(capsys, args)
+    check(code, err)
+    event(f"exit {code}")
 
 
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE,

@@ -8,7 +8,7 @@ import math
 import os
 import tracemalloc
 
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from initscope.sim import Config, ConfigError, MemoryBudgetError, Simulator
@@ -71,9 +71,11 @@ def test_random_configs_run_or_are_refused_with_a_reason(cfg):
         result = SIM.run(cfg)
     except (ConfigError, MemoryBudgetError) as e:
         assert str(e) and "\n" not in str(e)
+        event(f"refused: {type(e).__name__}")  # --hypothesis-show-statistics counts them
         return
     assert len(result.layers) == cfg.row_count()
     _finite_or_overflow(result)
+    event("ran, overflow named" if result.overflow_layer else "ran, all finite")
 
 
 @st.composite

@@ -72,6 +72,16 @@ async def test_a_storm_of_keys_and_resizes():
     app = InitScopeApp(SMALL.replace(memory_limit=48 / 1024))
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
+        refused = []
+        propose = app.propose
+
+        def counting_propose(**changes) -> bool:
+            applied = propose(**changes)
+            if not applied:
+                refused.append(changes)
+            return applied
+
+        app.propose = counting_propose
         await burst(app, KEYS)  # every key once: first-use imports and caches
         await _calm(app, pilot)
         assert not _busy_threads()
@@ -91,8 +101,9 @@ async def test_a_storm_of_keys_and_resizes():
         assert app.shown.config == app.config
         assert screen_rows(app) == core_rows(app.config)
         mib = [round(t / 2**20, 1) for t in traced]
-        print(f"storm: {STORM_KEYS} keys, traced memory {mib} MiB, "
-              f"estimates {[round(n / 2**20, 1) for n in needed]} MiB")
+        print(f"storm: {STORM_KEYS} keys, {len(refused)} changes refused, traced memory "
+              f"{mib} MiB, estimates {[round(n / 2**20, 1) for n in needed]} MiB")
+        assert refused  # the 48 MiB budget was met, and held
         # What stays is the current config's draws, buffers and results, and bounded
         # caches (the theory's, Textual's lines), at most 64 MiB of them...
         for t, n in zip(traced[1:], needed[1:]):
