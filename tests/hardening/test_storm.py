@@ -111,7 +111,9 @@ async def test_a_storm_of_keys_and_resizes():
         # ...and they fill in the first half of the storm: the second adds little
         assert traced[2] - traced[1] < 16 * 2**20, mib
         # One Footer key leaked per key press once (textual#6666): 2,000+ widgets
-        assert _widgets_off_screen(app) < 400
+        off_screen = _widgets_off_screen(app)
+        print(f"storm: {off_screen} widgets alive off screen")
+        assert off_screen < 400
 
 
 async def test_a_storm_inside_a_scene():
