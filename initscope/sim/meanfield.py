@@ -12,6 +12,8 @@ Closed forms for (leaky) ReLU, quadrature (theory.gaussian_moments) for the rest
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -19,6 +21,7 @@ import numpy as np
 
 from initscope.sim.activations import ACTIVATIONS, Activation
 from initscope.sim.config import Config
+from initscope.sim.network import Cancelled
 from initscope.sim.schemes import SCHEMES, bias_spec
 from initscope.sim.theory import gaussian_moments
 
@@ -196,19 +199,35 @@ SW2_RANGE = (0.25, 4.0)
 SB2_RANGE = (0.0, 0.5)
 
 
-def phase_grid(act: Activation, columns: int = 40, rows: int = 16,
-               slope: float = 0.01) -> PhaseGrid:
-    """chi_1 over a grid of (sigma_w^2, sigma_b^2), with the critical line."""
-    return _phase_grid(act.name, columns, rows, float(slope))
+_GRIDS: dict[tuple, PhaseGrid] = {}  # the last few grids drawn, oldest first
+_GRIDS_KEPT = 32
+_GRIDS_LOCK = threading.Lock()
 
 
-@lru_cache(maxsize=32)
-def _phase_grid(name: str, columns: int, rows: int, slope: float) -> PhaseGrid:
-    act = ACTIVATIONS[name]
+def phase_grid(act: Activation, columns: int = 40, rows: int = 16, slope: float = 0.01,
+               cancelled: Callable[[], bool] = lambda: False) -> PhaseGrid:
+    """chi_1 over a grid of (sigma_w^2, sigma_b^2), with the critical line. A grid takes
+    seconds for the smooth activations: `cancelled` is asked between rows, and when
+    it says yes, Cancelled is raised and nothing is kept."""
+    key = (act.name, columns, rows, float(slope))
+    with _GRIDS_LOCK:
+        if key in _GRIDS:
+            return _GRIDS[key]
     sw2 = np.linspace(*SW2_RANGE, columns).tolist()
     sb2 = np.linspace(*SB2_RANGE, rows).tolist()
-    chi = [[chi_1(act, w, b, slope) for w in sw2] for b in sb2]
-    return PhaseGrid(act.name, sw2, sb2, chi, critical_line(act, sb2, slope))
+    chi = []
+    for b in sb2:
+        if cancelled():
+            raise Cancelled()
+        chi.append([chi_1(act, w, b, slope) for w in sw2])
+    if cancelled():
+        raise Cancelled()
+    grid = PhaseGrid(act.name, sw2, sb2, chi, critical_line(act, sb2, slope))
+    with _GRIDS_LOCK:
+        _GRIDS[key] = grid
+        while len(_GRIDS) > _GRIDS_KEPT:
+            del _GRIDS[next(iter(_GRIDS))]
+    return grid
 
 
 def config_sigmas(cfg: Config) -> tuple[float, float]:

@@ -666,8 +666,12 @@ class InitScopeApp(App):
 
     @thread_work(group="render", exclusive=True)
     def render_plots(self, request: PlotRequest) -> None:
-        texts = plot_texts(request)
-        if not get_current_worker().is_cancelled:
+        worker = get_current_worker()
+        try:
+            texts = plot_texts(request, cancelled=lambda: worker.is_cancelled)
+        except Cancelled:
+            return  # a newer request took over: stop drawing for this one
+        if not worker.is_cancelled:
             self.post_message(PlotsReady(request, texts))
 
     def on_plots_ready(self, message: PlotsReady) -> None:

@@ -150,7 +150,7 @@ def plot_title(result: RunResult, index: int, view: str) -> Text:
     return title
 
 
-def phase_content(request: PlotRequest) -> Content:
+def phase_content(request: PlotRequest, cancelled=lambda: False) -> Content:
     """The phase diagram of the config's activation, the config marked on it."""
     from initscope.phaseplot import phase_text
     from initscope.sim.activations import ACTIVATIONS
@@ -160,7 +160,7 @@ def phase_content(request: PlotRequest) -> Content:
     act = ACTIVATIONS[cfg.activation]
     columns = max(12, min(80, request.width - 10))
     grid = phase_grid(act, columns=columns, rows=max(6, min(24, request.height - 5)),
-                      slope=cfg.slope)
+                      slope=cfg.slope, cancelled=cancelled)
     sw2, sb2 = config_sigmas(cfg)
     point = phase_point(act, sw2, sb2, cfg.slope)
     bar, axis = request.colors
@@ -197,13 +197,13 @@ def spectrum_content(request: PlotRequest) -> Content:
     return Content.from_rich_text(text)
 
 
-def plot_texts(request: PlotRequest) -> list[Content]:
+def plot_texts(request: PlotRequest, cancelled=lambda: False) -> list[Content]:
     """Title and histogram of every requested layer, as ready-to-draw Content (or,
-    in the phase view, the diagram)."""
+    in the phase view, the diagram, which stops with Cancelled once `cancelled()`)."""
     from initscope.tui.plots import histogram_text
 
     if request.view == "phase":
-        return [phase_content(request)]
+        return [phase_content(request, cancelled)]
     if request.view == "spectrum":
         return [spectrum_content(request)]
     out = []

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from initscope.sim import Config, Simulator
+from initscope.sim import Cancelled, Config, Simulator
 from initscope.sim import meanfield as mf
 from initscope.sim.activations import ACTIVATIONS
 
@@ -90,3 +90,18 @@ def test_phase_grid_shape():
     grid = mf.phase_grid(TANH, columns=8, rows=4)
     assert len(grid.chi_1) == 4 and len(grid.chi_1[0]) == 8
     assert [p["sigma_b2"] for p in grid.critical] == grid.sigma_b2
+
+
+def test_phase_grid_stops_when_cancelled_and_keeps_nothing():
+    asked = []
+
+    def cancelled() -> bool:
+        asked.append(1)
+        return len(asked) > 2  # let two rows through, then stop
+
+    with pytest.raises(Cancelled):
+        mf.phase_grid(TANH, columns=5, rows=7, slope=0.02, cancelled=cancelled)
+    assert len(asked) == 3
+    grid = mf.phase_grid(TANH, columns=5, rows=7, slope=0.02)  # computed in full now
+    assert len(grid.chi_1) == 7 and all(len(row) == 5 for row in grid.chi_1)
+    assert mf.phase_grid(TANH, columns=5, rows=7, slope=0.02) is grid  # and kept
