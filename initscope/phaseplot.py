@@ -33,6 +33,9 @@ def _row_of(grid: PhaseGrid, sb2: float) -> int:
     return min(range(len(ys)), key=lambda i: abs(ys[i] - sb2))
 
 
+NARROW_COLUMNS = 56
+
+
 def phase_text(grid: PhaseGrid, marker: tuple[float, float] | None = None,
                colors: dict[str, str] | None = None) -> Text:
     """The heatmap with axes, the critical line, the marker and a legend."""
@@ -51,9 +54,11 @@ def phase_text(grid: PhaseGrid, marker: tuple[float, float] | None = None,
         elif marker[1] > grid.sigma_b2[-1]:
             mark_char = "▲"
     text = Text(no_wrap=True)
+    narrow = len(grid.sigma_w2) < NARROW_COLUMNS  # the header and legend take two lines
     text.append(f"{'σb²':>{label_w}} ", style=axis)
     text.append("ordered: gradients vanish", style=Style(color=c["ordered"]))
-    text.append("  |  ", style=axis)
+    # on one line when the diagram is as wide as the two phrases, else on two
+    text.append("  |  " if not narrow else "\n" + " " * (label_w + 1), style=axis)
     text.append("chaotic: gradients explode\n", style=Style(color=c["chaotic"]))
     for r in range(rows - 1, -1, -1):
         sb2 = grid.sigma_b2[r]
@@ -88,6 +93,7 @@ def phase_text(grid: PhaseGrid, marker: tuple[float, float] | None = None,
     legend.append("●", style=Style(color=c["marker"], bold=True))
     legend.append(" this config", style=axis)
     if marker is not None:
-        legend.append(f" (σw² {fmt(marker[0], 3)}, σb² {fmt(marker[1], 3)})", style=axis)
+        where = f"(σw² {fmt(marker[0], 3)}, σb² {fmt(marker[1], 3)})"
+        legend.append(f" {where}" if not narrow else f"\n{'':{label_w + 3}}{where}", style=axis)
     text.append_text(legend)
     return text

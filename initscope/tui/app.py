@@ -255,6 +255,8 @@ class InitScopeApp(App):
         width, height = self.size
         self.screen.set_class(width < 120, "-narrow")
         self.screen.set_class(height < 36, "-short")
+        if self.view in DIAGRAM_VIEWS:  # the histogram grid asks for itself
+            self.call_after_refresh(self.request_plots)
 
     def _idle_collect(self) -> None:
         if not any(w.is_running for w in self.workers):
@@ -289,8 +291,10 @@ class InitScopeApp(App):
         diagram = self.view in DIAGRAM_VIEWS
         self.query_one(HistogramGrid).display = not diagram
         self.query_one("#phase-view").display = diagram
+        # on a short terminal a diagram takes the room of the sparklines and table
+        self.query_one("#right").set_class(diagram, "-diagram")
         self._set_titles()
-        self.request_plots()
+        self.call_after_refresh(self.request_plots)  # once the panel has its new size
 
     def action_init_step(self, delta: int) -> None:
         """Walk through a data-dependent init: iteration 0 (the start), 1, ..., all."""

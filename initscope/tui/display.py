@@ -152,14 +152,17 @@ def plot_title(result: RunResult, index: int, view: str) -> Text:
 
 def phase_content(request: PlotRequest, cancelled=lambda: False) -> Content:
     """The phase diagram of the config's activation, the config marked on it."""
-    from initscope.phaseplot import phase_text
+    from initscope.phaseplot import NARROW_COLUMNS, phase_text
     from initscope.sim.activations import ACTIVATIONS
     from initscope.sim.meanfield import config_sigmas, phase_grid, phase_point
 
     cfg = request.result.config
     act = ACTIVATIONS[cfg.activation]
-    columns = max(12, min(80, request.width - 10))
-    grid = phase_grid(act, columns=columns, rows=max(6, min(24, request.height - 5)),
+    # the row labels take 7 cells and the axis name 5; the header, axis, legend and
+    # notes 6 lines, or 8 when the diagram is narrow and they take two lines each
+    columns = max(12, min(80, request.width - 13))
+    around = 6 if columns >= NARROW_COLUMNS else 8
+    grid = phase_grid(act, columns=columns, rows=max(6, min(24, request.height - around)),
                       slope=cfg.slope, cancelled=cancelled)
     sw2, sb2 = config_sigmas(cfg)
     point = phase_point(act, sw2, sb2, cfg.slope)
@@ -167,7 +170,7 @@ def phase_content(request: PlotRequest, cancelled=lambda: False) -> Content:
     text = phase_text(grid, (sw2, sb2), {"ordered": bar, "axis": axis})
     text.append(f"\n{'':7}{cfg.activation}: χ1 = {fmt(point.chi_1, 3)} ({point.phase}), "
                 f"q* = {fmt(point.q_star, 3)}, ξc = {fmt(point.xi_c, 3)} layers"
-                "   shift+←/→ σw², shift+↑/↓ σb²", style=axis)
+                f"\n{'':7}shift+←/→ σw², shift+↑/↓ σb²", style=axis)
     return Content.from_rich_text(text)
 
 

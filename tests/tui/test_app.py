@@ -13,6 +13,7 @@ from initscope.tui.app import InitScopeApp
 from initscope.tui.display import DIAGRAM_VIEWS, VIEWS, plot_title
 from initscope.tui.screens import EditScreen, HelpScreen
 from initscope.tui.widgets.sparklines import SparklinePanel
+from initscope.tui.widgets.table import LayerTable
 from tests.tui.helpers import SMALL, burst, core_rows, plot_titles, screen_rows, settle
 
 
@@ -237,6 +238,27 @@ async def test_phase_view_and_moving_the_marker():
         shown = str(app.query_one("#phase-view").render())
         assert f"χ1 = {point.chi_1:.3g} ({point.phase})" in shown
         assert screen_rows(app) == core_rows(app.config)  # the numbers followed
+
+
+async def test_on_a_short_terminal_the_phase_diagram_gets_the_room():
+
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        while app.view != "phase":
+            await pilot.press("v")
+        await settle(app, pilot)
+        panel = app.query_one("#phase-view")
+        assert not app.query_one(SparklinePanel).display
+        assert not app.query_one(LayerTable).display
+        lines = str(panel.render()).splitlines()
+        assert len(lines) <= panel.content_size.height  # legend and notes included
+        assert "shift+" in lines[-1]
+        while app.view in DIAGRAM_VIEWS:  # the histograms again: the rest comes back
+            await pilot.press("v")
+        await settle(app, pilot)
+        assert app.query_one(SparklinePanel).display and app.query_one(LayerTable).display
+        assert screen_rows(app) == core_rows(app.config)
 
 
 async def test_stepping_through_a_data_dependent_init():
