@@ -122,7 +122,9 @@ def estimate(cfg: Config) -> Estimate:
     copies = 0 if basis == ONES else 1 if basis == NORMAL else 2
     largest = max(fi * fo for fi, fo in fans)
     transient = _basis_transient(basis, largest, item)
-    draws = (weights * copies + cfg.batch * (cfg.inputs + widths[-1])
+    # a data-dependent init keeps only its tuned copy of the weights for the run
+    kept_copies = 1 if scheme.data_init else copies
+    draws = (weights * kept_copies + cfg.batch * (cfg.inputs + widths[-1])
              + 2 * sum(widths)) * item
     if cfg.input_dist == "uniform":
         draws += cfg.batch * cfg.inputs * item
@@ -130,13 +132,10 @@ def estimate(cfg: Config) -> Estimate:
     per_layer = 2 if act.derivative_needs_input else 1
     widest = max(widths + [cfg.inputs])
     if scheme.data_init:
-        # The tuning comes first: it holds the draws, their basis and the tuned copy,
-        # with a forward pass's tensors or the QR's temporaries. The run that follows
-        # keeps only the tuned weights.
-        draws -= weights * copies * item
-        draws += weights * item
-        # a pass keeps every layer's z and phi(z); the widest layer adds temporaries,
-        # some in float64 (the stds); data_dependent squares weights in float64
+        # The tuning comes first: it holds the draws and their basis besides the tuned
+        # copy, with a forward pass's tensors or the QR's temporaries. A pass keeps
+        # every layer's z and phi(z); the widest layer adds temporaries, some in
+        # float64 (the stds); data_dependent squares weights in float64.
         passes = 2 * cfg.batch * sum(widths) * item + cfg.batch * widest * (2 * item + 16)
         if cfg.scheme == "data_dependent":
             passes += 2 * largest * 8
