@@ -35,7 +35,7 @@ from initscope.sim.memory import check_budget
 from initscope.sim.schemes import SCHEMES
 from initscope.sim.share import encode
 from initscope.sim.training import Trainer
-from initscope.tui.commands import InitScopeCommands
+from initscope.tui.commands import InitScopeCommands, SteadyCommandPalette
 from initscope.tui.compare import CompareScreen
 from initscope.tui.display import (
     DIAGRAM_VIEWS,
@@ -411,13 +411,22 @@ class InitScopeApp(App):
         self.notify(f"theme: {self.theme}", timeout=2)
 
     def action_compare(self) -> None:
-        if not isinstance(self.screen, CompareScreen):
+        if not self._is_open(CompareScreen):
             self._stop_training(reset=True)
             self.push_screen(CompareScreen(self.config, self.config))
 
+    def action_command_palette(self) -> None:
+        if self.use_command_palette and not self._is_open(SteadyCommandPalette):
+            self.push_screen(SteadyCommandPalette(id="--command-palette"))
+
+    def _is_open(self, kind: type) -> bool:
+        """Whether a screen of this kind is up already (its key pressed twice fast)."""
+        return any(isinstance(screen, kind) for screen in self.screen_stack)
+
     def action_code(self) -> None:
         cfg = self.current_config()
-        self.push_screen(CodeScreen(snippets(cfg), encode(cfg)))
+        if not self._is_open(CodeScreen):
+            self.push_screen(CodeScreen(snippets(cfg), encode(cfg)))
 
     def export_stem(self) -> str:
         """A file name that says what the config was."""
@@ -456,7 +465,8 @@ class InitScopeApp(App):
     def action_help(self) -> None:
         rows = [(self._key_label(b.key), b.description) for b in self.BINDINGS]
         rows.append(("ctrl+p", "command palette"))
-        self.push_screen(HelpScreen(rows))
+        if not self._is_open(HelpScreen):
+            self.push_screen(HelpScreen(rows))
 
     @staticmethod
     def _key_label(key: str) -> str:
@@ -493,7 +503,9 @@ class InitScopeApp(App):
                 return
             self.propose(**{field: value})
 
-        self.push_screen(EditScreen(spec.label.strip(), show_value(self.config, field)), done)
+        if not self._is_open(EditScreen):
+            self.push_screen(EditScreen(spec.label.strip(), show_value(self.config, field)),
+                             done)
 
     # ---- the simulation worker --------------------------------------------------------
 

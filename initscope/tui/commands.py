@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import CommandPalette, DiscoveryHit, Hit, Hits, Provider
 
 from initscope.presets import PRESETS
 from initscope.sim.activations import ACTIVATIONS
@@ -56,3 +56,15 @@ class InitScopeCommands(Provider):
     async def discover(self) -> Hits:
         for name, command, help_text in self._commands():
             yield DiscoveryHit(name, command, help=help_text)
+
+
+class SteadyCommandPalette(CommandPalette):
+    """Textual's command palette, minus a crash: PageUp or PageDown while the hits are
+    still arriving raised KeyError in the option list, whose line map lags its options
+    by a refresh, and the error took the app down. Such a key is dropped instead."""
+
+    def _action_command_list(self, action: str) -> None:
+        try:
+            super()._action_command_list(action)
+        except KeyError:
+            pass

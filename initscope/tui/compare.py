@@ -84,7 +84,7 @@ class CompareScreen(Screen):
     ]
 
     def __init__(self, a: Config, b: Config) -> None:
-        super().__init__(id="compare")
+        super().__init__()
         self.sides = {"A": a, "B": b}
         self.active = "A"
         self.shown: dict[str, Display] = {}
@@ -132,6 +132,8 @@ class CompareScreen(Screen):
         self._titles()
 
     def action_leave(self) -> None:
+        if not self.is_active:
+            return  # left already: a second Escape queued behind the first
         config = self.sides[self.active]
         self.app.pop_screen()
         self.app.propose(**config.__dict__)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -10,14 +12,27 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+Result = TypeVar("Result")
 
-class HelpScreen(ModalScreen[None]):
+
+class Dialog(ModalScreen[Result]):
+    """A modal screen that closes once. A key queued behind the one that closed it
+    (Enter or Escape pressed twice fast) would dismiss it again, and dismissing pops
+    whatever screen is on top: the app's own, once."""
+
+    def dismiss(self, result: Result | None = None):
+        if self.is_active:
+            return super().dismiss(result)
+        return None
+
+
+class HelpScreen(Dialog[None]):
     """Every key of the app, from its bindings, plus the selector keys."""
 
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "close", show=False)]
 
     def __init__(self, rows: list[tuple[str, str]]) -> None:
-        super().__init__(id="help")
+        super().__init__()
         self.rows = rows
 
     def compose(self) -> ComposeResult:
@@ -36,13 +51,13 @@ class HelpScreen(ModalScreen[None]):
                 "scheme, activation, view, preset and theme by name.", style="italic"))
 
 
-class EditScreen(ModalScreen[str | None]):
+class EditScreen(Dialog[str | None]):
     """Asks for one value; returns the text typed, or None on Escape."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel", show=False)]
 
     def __init__(self, label: str, value: str) -> None:
-        super().__init__(id="edit")
+        super().__init__()
         self.label = label
         self.value = value
 
@@ -60,7 +75,7 @@ class EditScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class CodeScreen(ModalScreen[None]):
+class CodeScreen(Dialog[None]):
     """The config as PyTorch, Keras and JAX code, and its share string. Number keys
     copy a snippet, `y` the share string (through the terminal's clipboard)."""
 
@@ -73,7 +88,7 @@ class CodeScreen(ModalScreen[None]):
     ]
 
     def __init__(self, snippets: dict[str, str], share: str) -> None:
-        super().__init__(id="code")
+        super().__init__()
         self.snippets = {**snippets, "share": share}
 
     def compose(self) -> ComposeResult:

@@ -157,3 +157,35 @@ async def test_keys_still_queued_at_shutdown_are_dropped():
         await settle(app, pilot)
         await burst(app, ["s", "a", "left_square_bracket", "space", "g", "C", "w"] * 20)
     assert app.return_code in (None, 0)
+
+
+async def test_dialogs_opened_and_closed_faster_than_they_draw():
+    # Enter and Escape hammered: a dialog still closing while the next opened once
+    # clashed on its id (DuplicateIds) and took the app down
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        for keys in (["enter", "escape"], ["question_mark", "escape"], ["c", "escape"],
+                     ["enter", "enter", "escape"], ["C", "escape"]):
+            await burst(app, keys * 30)
+            await pilot.pause(0.2)
+        await _calm(app, pilot)
+        assert len(app.screen_stack) == 1
+        assert screen_rows(app) == core_rows(app.config)
+
+
+async def test_paging_the_palette_while_its_hits_arrive():
+    # PageUp/PageDown while the palette's list was refilling raised KeyError in
+    # Textual's option list, and the error ended the app
+    rng = random.Random(11)
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        for _ in range(20):
+            await burst(app, ["ctrl+p"] + [rng.choice(["pageup", "pagedown", "t", "a", "n",
+                                                       "backspace", "down", "up"])
+                                           for _ in range(30)] + ["escape"])
+            await pilot.pause(0.05)
+        await _calm(app, pilot)
+        assert len(app.screen_stack) == 1
+        assert screen_rows(app) == core_rows(app.config)
