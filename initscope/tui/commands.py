@@ -6,7 +6,9 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
+from textual import on
 from textual.command import CommandPalette, DiscoveryHit, Hit, Hits, Provider
+from textual.widgets import Button, Input
 
 from initscope.presets import PRESETS
 from initscope.sim.activations import ACTIVATIONS
@@ -59,9 +61,25 @@ class InitScopeCommands(Provider):
 
 
 class SteadyCommandPalette(CommandPalette):
-    """Textual's command palette, minus a crash: PageUp or PageDown while the hits are
-    still arriving raised KeyError in the option list, whose line map lags its options
-    by a refresh, and the error took the app down. Such a key is dropped instead."""
+    """Textual's command palette, minus two crashes that took the app down:
+
+    - Enter pressed twice fast on a command: the second, queued behind the first,
+      ran the command again and dismissed the palette again, popping the app's own
+      screen (ScreenStackError). Once the palette has closed, its Enter is dropped.
+    - PageUp or PageDown while the hits were still arriving: the option list's line
+      map lags its options by a refresh (KeyError). Such a key is dropped.
+    """
+
+    @on(Input.Submitted)
+    @on(Button.Pressed)
+    def _drop_once_closed(self, event: Input.Submitted | Button.Pressed) -> None:
+        if not self.is_active:
+            event.stop()
+            event.prevent_default()  # the palette's own handler must not run
+
+    def _select_or_command(self, event: Input.Submitted | Button.Pressed | None = None) -> None:
+        if self.is_active:  # also called directly, when an option is picked
+            super()._select_or_command(event)
 
     def _action_command_list(self, action: str) -> None:
         try:

@@ -167,6 +167,20 @@ async def test_command_palette_runs_initscope_commands():
         assert screen_rows(app) == core_rows(app.config)
 
 
+async def test_enter_pressed_thrice_on_a_palette_command_runs_it_once():
+    # the second Enter dismissed the palette again and popped the app's own screen
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+p", *"Preset 3")
+        await pilot.pause(0.3)
+        await burst(app, ["enter", "enter", "enter"])
+        await settle(app, pilot)
+        assert len(app.screen_stack) == 1
+        assert app.config.scheme == "lecun_normal" and app.config.activation == "tanh"
+        assert screen_rows(app) == core_rows(app.config)
+
+
 async def test_theme_switching_recolors_the_plots():
     app = InitScopeApp(SMALL)
     async with app.run_test(size=(160, 50)) as pilot:
