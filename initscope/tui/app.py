@@ -251,10 +251,12 @@ class InitScopeApp(App):
             return
         await super().on_event(event)
 
-    def on_resize(self) -> None:
-        width, height = self.size
-        self.screen.set_class(width < 120, "-narrow")
-        self.screen.set_class(height < 36, "-short")
+    def on_resize(self, event: events.Resize) -> None:
+        # the event's size: the app's own is updated after this handler. On the app,
+        # not the screen on top: a dialog may be up during the resize.
+        width, height = event.size
+        self.set_class(width < 120, "-narrow")
+        self.set_class(height < 36, "-short")
         if self.view in DIAGRAM_VIEWS:  # the histogram grid asks for itself
             self.call_after_refresh(self.request_plots)
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from textual import on
 from textual.command import CommandPalette, DiscoveryHit, Hit, Hits, Provider
+from textual.css.query import NoMatches
 from textual.widgets import Button, Input
 
 from initscope.presets import PRESETS
@@ -68,7 +69,15 @@ class SteadyCommandPalette(CommandPalette):
       screen (ScreenStackError). Once the palette has closed, its Enter is dropped.
     - PageUp or PageDown while the hits were still arriving: the option list's line
       map lags its options by a refresh (KeyError). Such a key is dropped.
+    - Hits arriving after the palette began to close: its search, still running,
+      looked for the list already taken down (NoMatches). They are let go.
     """
+
+    def _watch__list_visible(self) -> None:
+        try:
+            super()._watch__list_visible()
+        except NoMatches:
+            pass
 
     @on(Input.Submitted)
     @on(Button.Pressed)

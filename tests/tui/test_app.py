@@ -181,6 +181,21 @@ async def test_enter_pressed_thrice_on_a_palette_command_runs_it_once():
         assert screen_rows(app) == core_rows(app.config)
 
 
+async def test_a_resize_behind_a_dialog_reaches_the_main_screen():
+    # the small-terminal classes went to whichever screen was on top
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(app, pilot)
+        wide = app.query_one("#selectors").size.width
+        await pilot.press("question_mark")
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert app.query_one("#selectors").size.width < wide
+        assert not app.query_one("Header").display  # short: the header gives its row
+
+
 async def test_theme_switching_recolors_the_plots():
     app = InitScopeApp(SMALL)
     async with app.run_test(size=(160, 50)) as pilot:
