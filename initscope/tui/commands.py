@@ -79,6 +79,12 @@ class SteadyCommandPalette(CommandPalette):
         except NoMatches:
             pass
 
+    async def _watch__show_busy(self) -> None:
+        try:
+            await super()._watch__show_busy()
+        except NoMatches:
+            pass
+
     @on(Input.Submitted)
     @on(Button.Pressed)
     def _drop_once_closed(self, event: Input.Submitted | Button.Pressed) -> None:

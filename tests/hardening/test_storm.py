@@ -21,7 +21,8 @@ KEYS = ["s", "S", "a", "A", "left_square_bracket", "right_square_bracket", "g", 
         "v", "V", "x", "t", "1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "pagedown",
         "pageup", "up", "down", "left", "right", "left_curly_bracket", "right_curly_bracket",
         "space", "full_stop", "R", "i", "n", "p", "shift+right", "shift+up", "question_mark",
-        "escape", "c", "escape", "C", "w", "escape"]
+        "escape", "c", "escape", "C", "w", "escape", "enter", "tab", "backspace", "ctrl+p",
+        "escape", "e", "V", "shift+left", "shift+down", "ctrl+home", "ctrl+end", "home", "end"]
 SIZES = [(40, 15), (80, 24), (120, 40), (250, 80)]
 
 
@@ -66,7 +67,8 @@ def _widgets_off_screen(app) -> int:
                and o is not app and id(o) not in shown)
 
 
-async def test_a_storm_of_keys_and_resizes():
+async def test_a_storm_of_keys_and_resizes(monkeypatch, tmp_path):
+    monkeypatch.setenv("INITSCOPE_EXPORT_DIR", str(tmp_path))  # where `e` writes
     rng = random.Random(2026)
     # a 48 MiB budget: keys that grow the network past it are refused, as they must be
     app = InitScopeApp(SMALL.replace(memory_limit=48 / 1024))
@@ -108,8 +110,9 @@ async def test_a_storm_of_keys_and_resizes():
         # caches (the theory's, Textual's lines), at most 64 MiB of them...
         for t, n in zip(traced[1:], needed[1:]):
             assert t < n + 64 * 2**20, mib
-        # ...and they fill in the first half of the storm: the second adds little
-        assert traced[2] - traced[1] < 16 * 2**20, mib
+        # ...and they fill mostly in the first half of the storm: the second adds
+        # little (-17 to +11 MiB in runs here; the order keys land in varies a bit)
+        assert traced[2] - traced[1] < 24 * 2**20, mib
         # One Footer key leaked per key press once (textual#6666): 2,000+ widgets
         off_screen = _widgets_off_screen(app)
         print(f"storm: {off_screen} widgets alive off screen")
