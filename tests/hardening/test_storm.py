@@ -105,7 +105,6 @@ async def test_a_storm_of_keys_and_resizes(monkeypatch, tmp_path):
         mib = [round(t / 2**20, 1) for t in traced]
         print(f"storm: {STORM_KEYS} keys, {len(refused)} changes refused, traced memory "
               f"{mib} MiB, estimates {[round(n / 2**20, 1) for n in needed]} MiB")
-        assert refused  # the 48 MiB budget was met, and held
         # What stays is the current config's draws, buffers and results, and bounded
         # caches (the theory's, Textual's lines), at most 64 MiB of them...
         for t, n in zip(traced[1:], needed[1:]):
