@@ -28,9 +28,12 @@ SIZES = [(40, 15), (80, 24), (120, 40), (250, 80)]
 
 async def _calm(app, pilot) -> None:
     """Leave the dialogs and the compare view, stop training, wait for the screen."""
-    for _ in range(3):
+    for _ in range(12):
         await burst(app, ["escape"])
         await pilot.pause(0.05)
+        if len(app.screen_stack) == 1:
+            break
+    assert len(app.screen_stack) == 1, app.screen_stack
     await burst(app, ["R"])
     await pilot.resize_terminal(120, 40)
     await settle(app, pilot, rounds=400)
