@@ -21,8 +21,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from initscope.sim.config import Config, ConfigError, validate
-from initscope.sim.memory import MemoryBudgetError, check_budget
+from initscope.sim.config import Config, ConfigError
+from initscope.sim.memory import MemoryBudgetError, runnable
 from initscope.views import VIEWS
 
 BUILTIN_DIR = Path(__file__).parent / "scenes"
@@ -65,11 +65,9 @@ def _config(values: dict) -> Config:
         width = values["width"]
         values = {**values, "width": tuple(width) if isinstance(width, list) else (width,)}
     try:
-        cfg = validate(Config(**values))
+        return runnable(Config(**values))
     except TypeError as e:
         raise ConfigError(str(e)) from None
-    check_budget(cfg)
-    return cfg
 
 
 def parse_scene(text: str, name: str) -> Scene:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from initscope.sim.activations import ACTIVATIONS
-from initscope.sim.config import Config
+from initscope.sim.config import Config, validate
 from initscope.sim.schemes import NORMAL, ONES, SCHEMES
 
 GIB = 1024 ** 3
@@ -56,7 +56,7 @@ class Estimate:
     activations: int
     scratch: int
     samples: int
-    transient: int = 0
+    transient: int
 
     @property
     def total(self) -> int:
@@ -176,3 +176,10 @@ def check_budget(cfg: Config) -> Estimate:
             "lower the width, depth or batch, or raise --memory-limit"
         )
     return est
+
+
+def runnable(cfg: Config) -> Config:
+    """`cfg`, once it is valid and fits the budget; ConfigError or MemoryBudgetError
+    (a one-line message) otherwise."""
+    check_budget(validate(cfg))
+    return cfg

@@ -31,7 +31,7 @@ from initscope.scenes import Scene
 from initscope.sim import Cancelled, Config, ConfigError, MemoryBudgetError, Simulator, validate
 from initscope.sim.config import parse_width
 from initscope.sim.meanfield import config_sigmas
-from initscope.sim.memory import check_budget
+from initscope.sim.memory import runnable
 from initscope.sim.schemes import SCHEMES
 from initscope.sim.share import encode
 from initscope.sim.training import Trainer
@@ -272,8 +272,7 @@ class InitScopeApp(App):
         if isinstance(self.screen, CompareScreen):
             return self.screen.propose(**changes)
         try:
-            new = validate(replace(self.config, **changes))
-            check_budget(new)
+            new = runnable(replace(self.config, **changes))
         except (ConfigError, MemoryBudgetError) as e:
             self.notify(str(e), title="Not applied", severity="error", timeout=6)
             self._set_status(str(e), error=True)

@@ -21,7 +21,7 @@ from textual.worker import get_current_worker
 
 from initscope.sim import Config, ConfigError, MemoryBudgetError, validate
 from initscope.sim.config import parse_width
-from initscope.sim.memory import check_budget
+from initscope.sim.memory import runnable
 from initscope.tui.display import Display, PlotRequest, build_display, plot_texts
 from initscope.tui.widgets.footer import KeyFooter
 from initscope.tui.widgets.histograms import HistogramGrid
@@ -111,9 +111,7 @@ class CompareScreen(Screen):
         """Change the active side (and, for the seed, both); refuse what cannot run."""
         targets = SIDES if set(changes) & set(SHARED_FIELDS) else (self.active,)
         try:
-            new = {s: validate(replace(self.sides[s], **changes)) for s in targets}
-            for cfg in new.values():
-                check_budget(cfg)
+            new = {s: runnable(replace(self.sides[s], **changes)) for s in targets}
         except (ConfigError, MemoryBudgetError) as e:
             self.notify(str(e), title="Not applied", severity="error")
             return False
