@@ -62,7 +62,7 @@ class InitScopeCommands(Provider):
 
 
 class SteadyCommandPalette(CommandPalette):
-    """Textual's command palette, minus two crashes that took the app down:
+    """Textual's command palette, minus three crashes that took the app down:
 
     - Enter pressed twice fast on a command: the second, queued behind the first,
       ran the command again and dismissed the palette again, popping the app's own

@@ -8,11 +8,13 @@ only assigns the outcome to widgets.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rich.text import Text
 from textual.content import Content
 
 from initscope.report import TABLE, fmt, fmt_percent, rows
+from initscope.sim.config import Config
 from initscope.sim.network import COMPLETE, RunResult
 from initscope.views import VIEW_TITLES, VIEWS  # noqa: F401  (re-exported for the app)
 
@@ -174,17 +176,24 @@ def phase_content(request: PlotRequest, cancelled=lambda: False) -> Content:
     return Content.from_rich_text(text)
 
 
+@lru_cache(maxsize=4)  # a resize or a view switch redraws it; the SVDs take a while
+def _spectrum_of(cfg: Config):
+    from initscope.sim.spectrum import jacobian_spectrum
+
+    return jacobian_spectrum(cfg)
+
+
 def spectrum_content(request: PlotRequest) -> Content:
     """A histogram of the Jacobian's singular values, or why there is none."""
     import numpy as np
 
     from initscope.sim.config import ConfigError
-    from initscope.sim.spectrum import jacobian_spectrum, spread
+    from initscope.sim.spectrum import spread
     from initscope.tui.plots import histogram_text
 
     bar, axis = request.colors
     try:
-        spectrum = jacobian_spectrum(request.result.config)
+        spectrum = _spectrum_of(request.result.config)
     except ConfigError as e:
         return Content.from_rich_text(Text(str(e), style=axis))
     values = spectrum.flat
