@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from initscope.sim import Config  # noqa: E402
-from initscope.sim.memory import budget_bytes, estimate, format_bytes  # noqa: E402
+from initscope.sim.budget import estimate  # noqa: E402
+from initscope.sim.memory import budget_bytes, format_bytes  # noqa: E402
 from tests.hardening.terminal import seconds_to_quit  # noqa: E402
 
 CASES = {  # each just inside the default 2 GiB budget

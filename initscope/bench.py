@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from initscope.sim.config import Config
-from initscope.sim.memory import check_budget
+from initscope.sim.budget import check_budget
 from initscope.sim.network import Simulator
 
 

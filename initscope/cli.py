@@ -18,7 +18,7 @@ from typing import Annotated, Any, NoReturn
 import click
 import typer
 
-from initscope.sim.config import Config, ConfigError, option_name, parse_width, validate
+from initscope.sim.config import Config, ConfigError, option_name
 
 app = typer.Typer(
     add_completion=False,
@@ -41,15 +41,36 @@ class UsageProblem(Exception):
     """A bad value: printed as one line, exit code 2."""
 
 
+MEMORY_HINT = " (or raise --memory-limit)"
+
+
+def refused(error: Exception) -> UsageProblem:
+    """The core's one-line refusal, with the flag that changes it on the command line."""
+    from initscope.sim import MemoryBudgetError
+
+    return UsageProblem(str(error) + (MEMORY_HINT if isinstance(error, MemoryBudgetError)
+                                      else ""))
+
+
+def _registry_choices() -> dict[str, list[str]]:
+    """Fields whose values are the names in a short registry (the long ones, schemes
+    and activations, are checked by the core, which names the choices)."""
+    from initscope.sim.arch import ARCHS
+
+    return {"arch": list(ARCHS)}
+
+
 def _config_parameters() -> list[inspect.Parameter]:
     """One keyword parameter per config field, annotated as a typer option."""
     params = []
+    registries = _registry_choices()
     for f in dataclasses.fields(Config):
         kind = str if f.name == "width" else f.type
         kind = {"int": int, "float": float, "str": str}.get(kind, kind)
         extra = {}
-        if f.metadata.get("choices"):
-            extra["click_type"] = click.Choice(f.metadata["choices"])
+        choices = f.metadata.get("choices") or registries.get(f.name)
+        if choices:
+            extra["click_type"] = click.Choice(choices)
         opt = typer.Option(option_name(f), help=f.metadata["help"], show_default=False, **extra)
         params.append(inspect.Parameter(
             f.name, inspect.Parameter.KEYWORD_ONLY, default=None,
@@ -63,6 +84,7 @@ def config_from_options(values: dict[str, Any], preset: str | None = None,
     """A validated Config from option values (None: the default), on top of a preset
     or a share string."""
     from initscope.presets import PRESETS_BY_NAME
+    from initscope.sim.parse import config_from
     from initscope.sim.share import decode
 
     base = decode(share) if share else Config()
@@ -71,10 +93,7 @@ def config_from_options(values: dict[str, Any], preset: str | None = None,
             raise ConfigError(f"unknown preset {preset!r}; choose one of: "
                               f"{', '.join(PRESETS_BY_NAME)}")
         base = PRESETS_BY_NAME[preset].apply(base)
-    changes = {k: v for k, v in values.items() if v is not None}
-    if "width" in changes:
-        changes["width"] = parse_width(changes["width"])
-    return validate(base.replace(**changes))
+    return config_from({k: v for k, v in values.items() if v is not None}, base)
 
 
 def with_config(func: Callable) -> Callable:
@@ -137,12 +156,12 @@ def main_callback(
     if ctx.invoked_subcommand is not None:
         return
     from initscope.sim import MemoryBudgetError
-    from initscope.sim.memory import check_budget
+    from initscope.sim.budget import check_budget
 
     try:
         check_budget(config)
     except MemoryBudgetError as e:
-        raise UsageProblem(str(e)) from None
+        raise refused(e) from None
     loaded = None
     if scene is not None:
         from initscope.scenes import SceneError, load_scene
@@ -153,14 +172,14 @@ def main_callback(
             raise UsageProblem(str(e)) from None
     sides = None
     if compare is not None:
-        from initscope.tui.compare import parse_overrides
+        from initscope.sim.parse import parse_overrides
 
         try:
             sides = tuple(parse_overrides(text, config) for text in compare)
             for side in sides:
                 check_budget(side)
         except (ConfigError, MemoryBudgetError) as e:
-            raise UsageProblem(str(e)) from None
+            raise refused(e) from None
     from initscope.tui.app import InitScopeApp
 
     app = InitScopeApp(config=config, theme_name=theme, scene=loaded, compare=sides)
@@ -184,13 +203,18 @@ def _run_or_fail(cfg: Config):
     try:
         return Simulator().run(cfg)
     except (ConfigError, MemoryBudgetError) as e:
-        raise UsageProblem(str(e)) from None
+        raise refused(e) from None
 
 
 @app.command()
 @with_config
 def report(
     format: TableFormat = "table",
+    bins: Annotated[int, typer.Option("--bins", min=2, max=200,
+                                      help="histogram bins in json and csv, 2-200")] = 30,
+    x_range: Annotated[str, typer.Option(
+        "--range", click_type=click.Choice(("shared", "layer")),
+        help="histogram x-range: shared across layers or per layer")] = "shared",
     *,
     config: Config,
 ) -> None:
@@ -198,7 +222,7 @@ def report(
     from initscope.report import render_report
 
     result = _run_or_fail(config)
-    typer.echo(render_report(result, format), nl=False)
+    typer.echo(render_report(result, format, bins, x_range == "shared"), nl=False)
 
 
 @app.command()
@@ -218,7 +242,7 @@ def train(
     try:
         records = Trainer(config).run(steps)
     except (ConfigError, MemoryBudgetError) as e:
-        raise UsageProblem(str(e)) from None
+        raise refused(e) from None
     typer.echo(render_train(config, records, format), nl=False)
 
 
@@ -285,7 +309,7 @@ def spectrum(
 def _echo_json(data: dict) -> None:
     import json
 
-    from initscope.sim.network import finite_or_none
+    from initscope.sim.result import finite_or_none
 
     typer.echo(json.dumps(finite_or_none(data), indent=1, allow_nan=False))
 
@@ -320,6 +344,16 @@ def scenes() -> None:
     for name in builtin_scenes():
         scene = load_scene(name)
         typer.echo(f"{name:<16} {len(scene.steps)} steps  {scene.title}")
+
+
+@app.command()
+def archs() -> None:
+    """Every architecture (--arch) and what a row of its result is."""
+    from initscope.sim.arch import ARCHS
+
+    width = max(len(n) for n in ARCHS)
+    for a in ARCHS.values():
+        typer.echo(f"{a.name:<{width}}  {a.description} (rows: {a.row_noun})")
 
 
 @app.command()
@@ -359,7 +393,7 @@ def bench(
     try:
         rows = run_bench(config, repeats)
     except Exception as e:  # budget or config problems come back as one line
-        raise UsageProblem(str(e)) from None
+        raise refused(e) from None
     typer.echo(format_bench(rows))
 
 

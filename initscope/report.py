@@ -7,7 +7,9 @@ import io
 import json
 import math
 
-from initscope.sim.network import QUANTITIES, RunResult
+from initscope.sim.arch import ARCHS
+from initscope.sim.result import QUANTITIES, RunResult
+from initscope.sim.stats import DEFAULT_BINS
 
 # (column header, how to read it from a layer); shared by the table and the CSV
 COLUMNS = [
@@ -63,28 +65,27 @@ def rows(result: RunResult) -> list[dict]:
     return [{name: get(lay) for name, get in COLUMNS} for lay in result.layers]
 
 
+def table_cells(result: RunResult) -> list[tuple[str, ...]]:
+    """The TABLE columns of every row as text: the CLI's table and the app's."""
+    return [tuple(fmt_percent(r[key]) if key in ("dead_fraction", "saturated_fraction")
+                  else fmt(r[key]) for _, key in TABLE) for r in rows(result)]
+
+
 def render_table(result: RunResult) -> str:
-    data = rows(result)
     header = [h for h, _ in TABLE]
-    body = []
-    for r in data:
-        body.append([
-            fmt_percent(r[key]) if key in ("dead_fraction", "saturated_fraction") else fmt(r[key])
-            for _, key in TABLE
-        ])
+    body = table_cells(result)
     widths = [max(len(x) for x in col) for col in zip(header, *body)]
     lines = ["  ".join(x.rjust(w) for x, w in zip(line, widths)) for line in [header] + body]
     c = result.config
-    shape = {"plain": f"depth {c.depth}", "residual": f"{c.depth} {c.branch} residual blocks",
-             "rnn": f"rnn over {c.time_steps} steps"}[c.arch]
+    shape = ARCHS[c.arch].shape(c)
     title = (f"{c.scheme} / {c.activation}, {shape}, width {','.join(map(str, c.width))}, "
              f"batch {c.batch}, seed {c.seed}")
     tail = [f"warning: {w}" for w in result.warnings]
     return "\n".join([title] + lines + tail) + "\n"
 
 
-def render_json(result: RunResult) -> str:
-    return json.dumps(result.to_dict(), indent=1, allow_nan=False) + "\n"
+def render_json(result: RunResult, bins: int = DEFAULT_BINS, shared: bool = True) -> str:
+    return json.dumps(result.to_dict(bins, shared), indent=1, allow_nan=False) + "\n"
 
 
 def render_csv(result: RunResult) -> str:
@@ -97,8 +98,12 @@ def render_csv(result: RunResult) -> str:
     return out.getvalue()
 
 
-def render_report(result: RunResult, format: str) -> str:
-    return {"table": render_table, "json": render_json, "csv": render_csv}[format](result)
+def render_report(result: RunResult, format: str, bins: int = DEFAULT_BINS,
+                  shared: bool = True) -> str:
+    """The result as a table, CSV, or JSON with histograms binned as asked."""
+    if format == "json":
+        return render_json(result, bins, shared)
+    return {"table": render_table, "csv": render_csv}[format](result)
 
 
 # ---- training ------------------------------------------------------------------------

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from initscope.sim.config import Config, ConfigError
-from initscope.sim.memory import MemoryBudgetError, runnable
+from initscope.sim.budget import runnable
+from initscope.sim.memory import MemoryBudgetError
 from initscope.views import VIEWS
 
 BUILTIN_DIR = Path(__file__).parent / "scenes"

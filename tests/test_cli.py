@@ -168,7 +168,7 @@ def test_report_rnn_and_residual_and_spectrum(capsys):
     code, _, err = call(capsys, "spectrum", "--width", "1500")
     assert code == 2 and "up to 1000" in err
     code, _, err = call(capsys, "train", "--arch", "rnn", "--steps", "1")
-    assert code == 2 and "plain stack" in err
+    assert code == 2 and "plain network" in err
 
 
 def test_compare_option_refuses_bad_sides(capsys):

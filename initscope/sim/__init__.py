@@ -1,8 +1,10 @@
 """The simulation core: pure NumPy, no UI. Build a Config, run it, read the result."""
 
-from initscope.sim.config import Config, ConfigError, validate
+from initscope.sim.config import Config, ConfigError
 from initscope.sim.memory import MemoryBudgetError
-from initscope.sim.network import Cancelled, LayerResult, RunResult, Simulator
+from initscope.sim.network import Simulator
+from initscope.sim.result import Cancelled, LayerResult, RunResult
+from initscope.sim.validation import validate
 
 __all__ = [
     "Cancelled",

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from initscope.sim.gaussian import gaussian_moments
+
 SELU_LAMBDA = 1.0507009873554805
 SELU_ALPHA = 1.6732632423543772
 GELU_C = math.sqrt(2.0 / math.pi)
@@ -178,8 +180,6 @@ class Activation:
         keeps the second moment fixed: 1 / sqrt(E[phi(z)^2]) for z ~ N(0, 1)."""
         if self.torch_gain is not None:
             return self.torch_gain(slope)
-        from initscope.sim.theory import gaussian_moments
-
         return 1.0 / math.sqrt(gaussian_moments(self, 0.0, 1.0, slope).phi2)
 
     def apply(self, z: Array, slope: float = 0.01) -> Array:

@@ -1,8 +1,12 @@
 """The whole state of one experiment, as one frozen value.
 
-Every front end (the app, the CLI, the tests) builds a `Config`, checks it with
-`validate`, and hands it to the core. Field metadata names the CLI option and its
-help text, so the option list is derived from this file and cannot drift.
+Every front end (the app, the CLI, the tests) builds a `Config` (from text through
+`initscope.sim.parse`), checks it with `initscope.sim.validation.validate`, and hands
+it to the core. Field metadata names the CLI option and its help text, so the option
+list is derived from this file and cannot drift. Only what changes the numbers lives
+here: how histograms are binned and which view is shown are display settings.
+
+A leaf of the core: it imports nothing of initscope.
 """
 
 from __future__ import annotations
@@ -14,16 +18,13 @@ from dataclasses import dataclass, field
 MAX_DEPTH = 1000
 MAX_WIDTH = 8192
 MAX_BATCH = 65536
-MAX_BINS = 200
 
 FAN_MODES = ("fan_in", "fan_out", "fan_avg")
 DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")
 INPUT_DISTS = ("normal", "uniform")
 BIAS_MODES = ("auto", "zeros", "constant", "normal")
 DTYPES = ("float32", "float64")
-RANGE_MODES = ("shared", "layer")
 TASKS = ("teacher", "spiral", "output")
-ARCHS = ("plain", "residual", "rnn")
 BRANCHES = ("plain", "zero_last", "fixup", "rezero")
 RNN_INPUTS = ("all", "first")
 
@@ -39,12 +40,9 @@ def _opt(default, help: str, option: str | None = None, **extra):
 
 @dataclass(frozen=True)
 class Config:
-    """One experiment: network shape, initialization, activation, data and display."""
+    """One experiment: network shape, initialization, activation, data and training."""
 
-    arch: str = _opt(
-        "plain", "plain stack; residual: blocks x + F(x), F two dense layers, depth in "
-        "blocks; rnn: h_t = phi(h_{t-1} W + x_t U + b)", choices=ARCHS,
-    )
+    arch: str = _opt("plain", "network architecture (see `initscope archs`)")
     scheme: str = _opt("normal", "initialization scheme (see `initscope schemes`)")
     std: float = _opt(0.01, "std of the `normal` scheme")
     bound: float = _opt(0.05, "bound a of the `uniform` scheme, U(-a, a)")
@@ -74,11 +72,6 @@ class Config:
     bias_value: float = _opt(0.01, "bias value (constant) or std (normal)")
     seed: int = _opt(0, "random seed; the same seed gives the same draws for every scheme")
     dtype: str = _opt("float32", "float32 or float64", choices=DTYPES)
-    bins: int = _opt(30, f"histogram bins, 2-{MAX_BINS}")
-    hist_range: str = _opt(
-        "shared", "histogram x-range: shared across layers or per layer",
-        option="--range", choices=RANGE_MODES,
-    )
     memory_limit: float = _opt(
         0.0, "memory budget in GiB (0: the smaller of 2 GiB and half the free memory)"
     )
@@ -109,7 +102,7 @@ class Config:
 
     def row_count(self) -> int:
         """Rows of a result: layers, blocks (residual) or time steps (rnn)."""
-        return self.time_steps if self.arch == "rnn" else self.depth
+        return self.time_steps if self.arch == "rnn" else self.depth  # arch/rnn.py
 
     def fans(self) -> list[tuple[int, int]]:
         """(fan_in, fan_out) of each layer's weight matrix."""
@@ -145,71 +138,3 @@ def parse_width(text: str) -> tuple[int, ...]:
     if not parts:
         raise ConfigError("width is empty")
     return parts
-
-
-def _check_range(name: str, v: int, lo: int, hi: int) -> None:
-    if not lo <= v <= hi:
-        raise ConfigError(f"{name} must be between {lo} and {hi}, not {v}")
-
-
-def _check_finite(name: str, v: float, positive: bool = False, nonneg: bool = False) -> None:
-    if not math.isfinite(v):
-        raise ConfigError(f"{name} must be a finite number, not {v}")
-    if positive and v <= 0:
-        raise ConfigError(f"{name} must be positive, not {v}")
-    if nonneg and v < 0:
-        raise ConfigError(f"{name} must not be negative, not {v}")
-
-
-def validate(cfg: Config) -> Config:
-    """Return `cfg` if it can run, else raise ConfigError naming the first problem."""
-    from initscope.sim.activations import ACTIVATIONS
-    from initscope.sim.schemes import SCHEMES
-
-    if cfg.scheme not in SCHEMES:
-        raise ConfigError(f"unknown scheme {cfg.scheme!r}; choose one of: {', '.join(SCHEMES)}")
-    if cfg.activation not in ACTIVATIONS:
-        raise ConfigError(
-            f"unknown activation {cfg.activation!r}; choose one of: {', '.join(ACTIVATIONS)}"
-        )
-    for f in dataclasses.fields(cfg):
-        choices = f.metadata.get("choices")
-        v = getattr(cfg, f.name)
-        if choices and v not in choices:
-            name = option_name(f)[2:]
-            raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {v!r}")
-    _check_range("depth", cfg.depth, 1, MAX_DEPTH)
-    if len(cfg.width) not in (1, cfg.depth):
-        raise ConfigError(
-            f"width lists one number per layer: got {len(cfg.width)} for depth {cfg.depth}"
-        )
-    for w in cfg.width:
-        _check_range("width", w, 1, MAX_WIDTH)
-    _check_range("inputs", cfg.inputs, 1, MAX_WIDTH)
-    _check_range("batch", cfg.batch, 1, MAX_BATCH)
-    _check_range("bins", cfg.bins, 2, MAX_BINS)
-    _check_range("seed", cfg.seed, 0, 2**63 - 1)
-    _check_finite("std", cfg.std, nonneg=True)
-    _check_finite("bound", cfg.bound, nonneg=True)
-    _check_finite("value", cfg.value)
-    _check_finite("gain", cfg.gain)
-    _check_finite("scale", cfg.scale, positive=True)
-    _check_finite("bias-value", cfg.bias_value)
-    if cfg.bias == "normal" and cfg.bias_value < 0:
-        raise ConfigError(
-            f"bias-value is the bias std here and must not be negative, not {cfg.bias_value}"
-        )
-    _check_finite("memory-limit", cfg.memory_limit, nonneg=True)
-    if not 0.0 <= cfg.slope <= 1.0 or not math.isfinite(cfg.slope):
-        raise ConfigError(f"slope must be between 0 and 1, not {cfg.slope}")
-    _check_finite("lr", cfg.lr, positive=True)
-    if not (math.isfinite(cfg.momentum) and 0.0 <= cfg.momentum < 1.0):
-        raise ConfigError(f"momentum must be at least 0 and below 1, not {cfg.momentum}")
-    _check_range("batch-size", cfg.batch_size, 0, MAX_BATCH)
-    _check_range("init-steps", cfg.init_steps, -1, 10 * MAX_DEPTH)
-    _check_range("time-steps", cfg.time_steps, 1, MAX_DEPTH)
-    if cfg.arch != "plain" and SCHEMES[cfg.scheme].data_init:
-        raise ConfigError(f"{cfg.scheme} tunes a plain stack: use --arch plain with it")
-    if cfg.arch != "plain" and len(cfg.width) > 1:
-        raise ConfigError(f"the {cfg.arch} network has one width: give --width one number")
-    return cfg

@@ -24,7 +24,8 @@ import numpy as np
 from initscope.sim.activations import ACTIVATIONS
 from initscope.sim.config import Config
 from initscope.sim.draws import DrawCache
-from initscope.sim.schemes import NORMAL, ORTHOGONAL
+from initscope.sim.layers import input_batch, upstream_gradient, weight_matrix
+from initscope.sim.schemes import NORMAL, ORTHOGONAL, WeightSpec
 
 LSUV_TOL = 0.1  # as in the reference implementation
 LSUV_TRIES = 10
@@ -42,12 +43,15 @@ class DataInit:
 
 def _inputs(cfg: Config, draws: DrawCache) -> tuple[np.ndarray, np.ndarray]:
     dt = np.dtype(cfg.dtype)
-    x = draws.normal(cfg.seed, "input", 0, (cfg.batch, cfg.inputs), dt)
-    if cfg.input_dist == "uniform":
-        x = draws.basis("uniform", cfg.seed, "input", 0, (cfg.batch, cfg.inputs), dt) \
-            * dt.type(math.sqrt(3.0))
-    g = draws.normal(cfg.seed, "upstream", 0, (cfg.batch, cfg.widths()[-1]), dt)
-    return np.asarray(x), np.asarray(g)
+    return (np.asarray(input_batch(cfg, draws, dt)),
+            np.asarray(upstream_gradient(cfg, draws, dt, cfg.widths()[-1])))
+
+
+def _start(cfg: Config, draws: DrawCache, basis: str, scale) -> list[np.ndarray]:
+    """The weights the tuning starts from: `scale(fan_in)` times the unit draws."""
+    dt = np.dtype(cfg.dtype)
+    return [weight_matrix(cfg, draws, i, WeightSpec(basis, scale(fi), fi, fo), dt)
+            for i, (fi, fo) in enumerate(cfg.fans())]
 
 
 def _forward(cfg: Config, x, weights, biases) -> tuple[list, list]:
@@ -77,8 +81,7 @@ def _keep(total: int) -> set[int]:
 def lsuv(cfg: Config, draws: DrawCache, stop_after: int = -1) -> DataInit:
     dt = np.dtype(cfg.dtype)
     x, _ = _inputs(cfg, draws)
-    weights = [np.array(draws.basis(ORTHOGONAL, cfg.seed, "weight", i, shape, dt))
-               for i, shape in enumerate(cfg.fans())]
+    weights = _start(cfg, draws, ORTHOGONAL, lambda fi: 1.0)
     biases = [np.zeros(fo, dt) for _, fo in cfg.fans()]
     act = ACTIVATIONS[cfg.activation]
     total = len(weights)
@@ -123,8 +126,7 @@ def data_dependent(cfg: Config, draws: DrawCache, stop_after: int = -1) -> DataI
     dt = np.dtype(cfg.dtype)
     x, g = _inputs(cfg, draws)
     act = ACTIVATIONS[cfg.activation]
-    weights = [np.array(draws.basis(NORMAL, cfg.seed, "weight", i, shape, dt))
-               / dt.type(math.sqrt(shape[0])) for i, shape in enumerate(cfg.fans())]
+    weights = _start(cfg, draws, NORMAL, lambda fi: 1.0 / math.sqrt(fi))
     biases = [np.zeros(fo, dt) for _, fo in cfg.fans()]
 
     def record(iteration: int) -> dict:

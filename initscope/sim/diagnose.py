@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from initscope.sim.network import RunResult
+    from initscope.sim.result import RunResult
 
 DEAD_WARN = 0.10  # fraction of a layer's units dead on the whole batch
 SATURATED_WARN = 0.10  # fraction of activations in the flat tails

@@ -1,4 +1,8 @@
-"""How much memory a run needs, and how much it may have, decided before allocating."""
+"""How much memory a run may have, and the pieces every architecture's estimate uses.
+
+Each architecture estimates its own run (arch/*.py); budget.py compares that
+estimate with the budget before anything is allocated.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from initscope.sim.activations import ACTIVATIONS
-from initscope.sim.config import Config, validate
-from initscope.sim.schemes import NORMAL, ONES, SCHEMES
+from initscope.sim.config import Config
+from initscope.sim.schemes import NORMAL, ONES
+from initscope.sim.stats import sample_stride
 
 GIB = 1024 ** 3
 DEFAULT_CAP = 2 * GIB
@@ -17,7 +21,8 @@ SAMPLE_BUDGET = 64 * 1024 ** 2  # all histogram samples of one run together
 
 
 class MemoryBudgetError(ValueError):
-    """A config whose estimate exceeds the budget; the message names the knobs."""
+    """A config whose estimate exceeds the budget; the message names the config's
+    own knobs (each front end adds how to raise the budget there)."""
 
 
 def available_bytes() -> int | None:
@@ -63,7 +68,7 @@ class Estimate:
         return self.draws + max(self.transient, self.activations + self.scratch + self.samples)
 
 
-def _basis_transient(basis: str, largest: int, item: int) -> int:
+def basis_transient(basis: str, largest: int, item: int) -> int:
     """Bytes of temporaries while a basis is derived from its normal draw of `largest`
     entries: the float64 QR of the largest layer (one at a time), bounded chunks of
     the uniform mapping (on both prefetch threads), or the truncation's mask."""
@@ -76,7 +81,7 @@ def _basis_transient(basis: str, largest: int, item: int) -> int:
     return 0
 
 
-def _copies(spec) -> int:
+def copies(spec) -> int:
     """Matrices a residual or recurrent weight holds: the weights themselves, the unit
     draw they scale, and the normal draw a derived basis comes from."""
     if spec.basis == ONES or spec.scale == 0:
@@ -84,72 +89,9 @@ def _copies(spec) -> int:
     return 2 if spec.basis == NORMAL else 3
 
 
-def _estimate_arch(cfg: Config) -> Estimate:
-    """Residual and recurrent runs keep every row's tensors and materialized weights."""
-    item = np.dtype(cfg.dtype).itemsize
-    w, rows = cfg.width[0], cfg.row_count()
-    samples = _samples(cfg, [(w, w)] * rows)
-    spec = SCHEMES[cfg.scheme].weight_spec(cfg, w, w)
-    if cfg.arch == "residual":
-        # the branch's last layer starts at zero under zero_last and fixup
-        last = 1 if cfg.branch in ("zero_last", "fixup") else _copies(spec)
-        first = 2 if cfg.branch == "fixup" else _copies(spec)
-        draws = ((first + last) * cfg.depth * w * w + 2 * cfg.batch * w
-                 + 4 * cfg.depth * w) * item
-        kept = (3 * rows + 1) * cfg.batch * w * item  # the stream, and each block's z, phi(z)
-        widest, temporaries = w, 4
-    else:
-        steps_with_input = rows if cfg.rnn_input == "all" else 1
-        draws = (_copies(spec) * (w * w + cfg.inputs * w)
-                 + cfg.batch * cfg.inputs * steps_with_input + cfg.batch * w + 2 * w) * item
-        kept = (2 * rows + 1) * cfg.batch * w * item  # h_0..h_T and z_1..z_T
-        widest, temporaries = max(w, cfg.inputs), 3  # U is (inputs, width)
-    scratch = (temporaries * cfg.batch * w + w * w) * item + 2 * 65536 * 8
-    return Estimate(draws, kept, scratch, samples, _basis_transient(spec.basis, widest * w, item))
-
-
-def estimate(cfg: Config) -> Estimate:
-    """Peak bytes of one run of `cfg`, counting cached draws, kept activations,
-    per-run scratch, histogram samples and the temporaries of making the weights."""
-    if cfg.arch != "plain":
-        return _estimate_arch(cfg)
-    item = np.dtype(cfg.dtype).itemsize
-    widths = cfg.widths()
-    fans = cfg.fans()
-    scheme = SCHEMES[cfg.scheme]
-    basis = scheme.weight_spec(cfg, *fans[0]).basis  # one kind for every layer
-    weights = sum(fi * fo for fi, fo in fans)
-    copies = 0 if basis == ONES else 1 if basis == NORMAL else 2
-    largest = max(fi * fo for fi, fo in fans)
-    transient = _basis_transient(basis, largest, item)
-    # a data-dependent init keeps only its tuned copy of the weights for the run
-    kept_copies = 1 if scheme.data_init else copies
-    draws = (weights * kept_copies + cfg.batch * (cfg.inputs + widths[-1])
-             + 2 * sum(widths)) * item
-    if cfg.input_dist == "uniform":
-        draws += cfg.batch * cfg.inputs * item
-    act = ACTIVATIONS[cfg.activation]
-    per_layer = 2 if act.derivative_needs_input else 1
-    widest = max(widths + [cfg.inputs])
-    if scheme.data_init:
-        # The tuning comes first: it holds the draws and their basis besides the tuned
-        # copy, with a forward pass's tensors or the QR's temporaries. A pass keeps
-        # every layer's z and phi(z); the widest layer adds temporaries, some in
-        # float64 (the stds); data_dependent squares weights in float64.
-        passes = 2 * cfg.batch * sum(widths) * item + cfg.batch * widest * (2 * item + 16)
-        if cfg.scheme == "data_dependent":
-            passes += 2 * largest * 8
-        transient = weights * copies * item + max(transient, passes)
-    activations = per_layer * cfg.batch * sum(widths) * item
-    scratch = (4 * cfg.batch * widest + widest * widest) * item + 2 * 65536 * 8
-    return Estimate(draws, activations, scratch, _samples(cfg, fans), transient)
-
-
-def _samples(cfg: Config, shapes: list[tuple[int, int]]) -> int:
+def samples_bytes(cfg: Config, shapes: list[tuple[int, int]]) -> int:
     """Bytes of the histogram samples: per row, three (batch, width) tensors and one
     (fan_in, fan_out) weight gradient, each cut to its strided sample."""
-    from initscope.sim.stats import sample_stride
-
     cap = sample_cap(cfg)
 
     def kept(rows: int, cols: int) -> int:
@@ -164,22 +106,3 @@ def format_bytes(n: float) -> str:
         if n >= size:
             return f"{n / size:.1f} {unit}"
     return f"{int(n)} B"
-
-
-def check_budget(cfg: Config) -> Estimate:
-    """The estimate, or MemoryBudgetError when it is over the budget."""
-    est = estimate(cfg)
-    limit = budget_bytes(cfg)
-    if est.total > limit:
-        raise MemoryBudgetError(
-            f"config needs {format_bytes(est.total)} (limit {format_bytes(limit)}): "
-            "lower the width, depth or batch, or raise --memory-limit"
-        )
-    return est
-
-
-def runnable(cfg: Config) -> Config:
-    """`cfg`, once it is valid and fits the budget; ConfigError or MemoryBudgetError
-    (a one-line message) otherwise."""
-    check_budget(validate(cfg))
-    return cfg

@@ -13,7 +13,8 @@ import dataclasses
 import json
 import zlib
 
-from initscope.sim.config import Config, ConfigError, validate
+from initscope.sim.config import Config, ConfigError
+from initscope.sim.parse import config_from
 
 PREFIX = "is1."
 
@@ -41,24 +42,9 @@ def decode(text: str) -> Config:
         changed = json.loads(raw)
     except (binascii.Error, zlib.error, ValueError, UnicodeDecodeError):
         raise ConfigError("the share string is damaged: copy it again in full") from None
-    names = {f.name: f for f in dataclasses.fields(Config)}
-    if not isinstance(changed, dict) or set(changed) - set(names):
-        raise ConfigError("the share string names fields this initscope does not have")
-    if "width" in changed:
-        widths = changed["width"]
-        if not isinstance(widths, list) or not all(
-                isinstance(w, int) and not isinstance(w, bool) for w in widths):
-            raise ConfigError("the share string has a bad value for width")
-        changed["width"] = tuple(widths)
-    for name, value in changed.items():
-        kind = type(getattr(Config(), name))
-        if isinstance(value, bool):
-            raise ConfigError(f"the share string has a bad value for {name}")
-        if kind is float and isinstance(value, int):
-            changed[name] = float(value)
-        elif not isinstance(value, kind):
-            raise ConfigError(f"the share string has a bad value for {name}")
+    if not isinstance(changed, dict):
+        raise ConfigError("the share string does not describe a config")
     try:
-        return validate(Config(**changed))
-    except TypeError:
-        raise ConfigError("the share string does not describe a config") from None
+        return config_from(changed)
+    except ConfigError as e:
+        raise ConfigError(f"the share string has a bad value: {e}") from None

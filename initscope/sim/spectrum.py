@@ -14,9 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from initscope.sim.activations import ACTIVATIONS
-from initscope.sim.config import Config, ConfigError, validate
-from initscope.sim.network import Simulator
-from initscope.sim.schemes import SCHEMES, bias_spec
+from initscope.sim.config import Config, ConfigError
+from initscope.sim.draws import DrawCache
+from initscope.sim.layers import dense_parameters, input_batch
+from initscope.sim.schemes import SCHEMES
+from initscope.sim.validation import validate
 
 MAX_SPECTRUM_WIDTH = 1000
 SAMPLES = 3  # inputs at which the Jacobian is taken
@@ -41,30 +43,20 @@ class Spectrum:
         }
 
 
-def jacobian_spectrum(cfg: Config, sim: Simulator | None = None) -> Spectrum:
-    """Singular values of dh_L/dh_0 at the first SAMPLES inputs of the batch, in float64."""
+def jacobian_spectrum(cfg: Config, draws: DrawCache | None = None) -> Spectrum:
+    """Singular values of dh_L/dh_0 at the first SAMPLES inputs of the batch, in float64;
+    `draws` lets a caller that ran the config reuse its draws."""
     validate(cfg)
     if cfg.arch != "plain" or SCHEMES[cfg.scheme].data_init:
-        raise ConfigError("the Jacobian spectrum is for the plain stack with a fixed scheme")
+        raise ConfigError("the Jacobian spectrum is for the plain network with a fixed scheme")
     if max(cfg.widths() + [cfg.inputs]) > MAX_SPECTRUM_WIDTH:
         raise ConfigError(f"the Jacobian spectrum takes widths and inputs up to "
                           f"{MAX_SPECTRUM_WIDTH}: lower the width")
-    sim = sim or Simulator()
+    draws = draws or DrawCache()
     act = ACTIVATIONS[cfg.activation]
-    scheme = SCHEMES[cfg.scheme]
     dt = np.dtype(cfg.dtype)
-    x = np.asarray(sim.draws.normal(cfg.seed, "input", 0, (cfg.batch, cfg.inputs), dt))
-    weights, biases = [], []
-    for i, (fi, fo) in enumerate(cfg.fans()):
-        spec = scheme.weight_spec(cfg, fi, fo)
-        unit = sim.draws.basis(spec.basis, cfg.seed, "weight", i, (fi, fo), dt)
-        weights.append(np.full((fi, fo), spec.scale) if unit is None
-                       else unit.astype(np.float64) * spec.scale)
-        b = bias_spec(cfg, fi)
-        vec = np.full(fo, b.mean)
-        if b.scale:
-            vec = vec + sim.draws.basis(b.basis, cfg.seed, "bias", i, (fo,), dt) * b.scale
-        biases.append(vec)
+    x = np.asarray(input_batch(cfg, draws, dt))
+    weights, biases = dense_parameters(cfg, draws, dt, as_dtype=np.float64)
     out = []
     with np.errstate(all="ignore"):
         for row in x[: min(SAMPLES, cfg.batch)].astype(np.float64):

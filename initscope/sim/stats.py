@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 CHUNK = 1 << 16
+DEFAULT_BINS = 30
+MAX_BINS = 200
+RANGE_MODES = ("shared", "layer")  # one x-range for every layer, or each its own
 # above this magnitude float32 squares overflow: such tensors take a slower, scaled path
 _SAFE_ABS = 1e17
 
@@ -30,23 +33,24 @@ class Summary:
     max: float
     size: int
     finite_fraction: float = 1.0
-    sample: np.ndarray = field(default=None, repr=False)
-    counts: list[int] = field(default_factory=list)
-    edges: list[float] = field(default_factory=list)
+    sample: np.ndarray = field(default=None, repr=False)  # bounded, for histograms
 
     @property
     def finite(self) -> bool:
         return self.finite_fraction == 1.0
 
-    def to_dict(self) -> dict:
-        return {
+    def to_dict(self, histogram: Histogram | None = None) -> dict:
+        out = {
             "mean": _json_float(self.mean),
             "std": _json_float(self.std),
             "min": _json_float(self.min),
             "max": _json_float(self.max),
             "finite_fraction": self.finite_fraction,
-            "histogram": {"counts": list(self.counts), "edges": [float(e) for e in self.edges]},
         }
+        if histogram is not None:
+            out["histogram"] = {"counts": list(histogram.counts),
+                                "edges": [float(e) for e in histogram.edges]}
+        return out
 
 
 def _json_float(v: float) -> float | None:
@@ -156,11 +160,19 @@ class Summarizer:
         return s, outside
 
 
-def histogram(sample: np.ndarray, lo: float, hi: float, bins: int) -> tuple[list[int], list[float]]:
+@dataclass(frozen=True)
+class Histogram:
+    """Counts of a tensor's sample in equal bins; `edges` has one more entry."""
+
+    counts: tuple[int, ...]
+    edges: tuple[float, ...]
+
+
+def histogram(sample: np.ndarray, lo: float, hi: float, bins: int) -> Histogram:
     """Counts of `sample` in `bins` equal bins over [lo, hi]; an empty (or float-thin)
     range is widened around its value so constant tensors still get a bar."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
-        return [0] * bins, []
+        return Histogram((0,) * bins, ())
     if hi - lo <= 1e-9 * max(abs(lo), abs(hi)):  # one value: give it a bar of its own
         pad = max(0.5, 1e-3 * max(abs(lo), abs(hi)))
         lo, hi = lo - pad, hi + pad
@@ -171,18 +183,23 @@ def histogram(sample: np.ndarray, lo: float, hi: float, bins: int) -> tuple[list
     idx = pos.astype(np.int64)
     np.clip(idx, 0, bins - 1, out=idx)
     counts = np.bincount(idx, minlength=bins)
-    return counts.tolist(), edges.tolist()
+    return Histogram(tuple(counts.tolist()), tuple(edges.tolist()))
 
 
-def fill_histograms(summaries: list[Summary | None], bins: int, shared: bool) -> None:
-    """Bin every summary's sample, over one x-range for all (shared) or each its own."""
+def histograms(summaries: list[Summary | None], bins: int = DEFAULT_BINS,
+               shared: bool = True) -> list[Histogram | None]:
+    """Bin every summary's kept sample, over one x-range for all (shared) or each its
+    own. A display setting: re-binning needs no new run."""
     present = [s for s in summaries if s is not None and s.sample is not None]
-    if not present:
-        return
     finite_lo = [s.min for s in present if math.isfinite(s.min)]
     finite_hi = [s.max for s in present if math.isfinite(s.max)]
     glo = min(finite_lo) if finite_lo else float("nan")
     ghi = max(finite_hi) if finite_hi else float("nan")
-    for s in present:
+    out: list[Histogram | None] = []
+    for s in summaries:
+        if s is None or s.sample is None:
+            out.append(None)
+            continue
         lo, hi = (glo, ghi) if shared else (s.min, s.max)
-        s.counts, s.edges = histogram(s.sample, lo, hi, bins)
+        out.append(histogram(s.sample, lo, hi, bins))
+    return out

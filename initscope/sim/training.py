@@ -24,12 +24,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from initscope.sim.activations import ACTIVATIONS
-from initscope.sim.config import TASKS, Config, ConfigError, validate
+from initscope.sim.arch import ARCHS
+from initscope.sim.budget import estimate, over_budget
+from initscope.sim.config import TASKS, Config, ConfigError
 from initscope.sim.draws import DrawCache
-from initscope.sim.memory import MemoryBudgetError, budget_bytes, estimate, format_bytes
-from initscope.sim.network import Cancelled
-from initscope.sim.schemes import ONES, SCHEMES, bias_spec
+from initscope.sim.layers import dense_parameters, input_batch
+from initscope.sim.memory import budget_bytes
+from initscope.sim.result import Cancelled
+from initscope.sim.schemes import SCHEMES
 from initscope.sim.stats import std_of
+from initscope.sim.validation import validate
 
 TASK_OUTPUTS = {"teacher": 1, "spiral": 2, "output": 1}
 TEACHER_WIDTH = 32
@@ -110,7 +114,7 @@ def make_task(cfg: Config, task: str, draws: DrawCache) -> tuple[np.ndarray, np.
         x = pts @ basis.T if cfg.inputs >= 2 else pts[:, :1]
         x *= 1.0 / math.sqrt(max(float(np.mean(x * x)), 1e-12))
         return x.astype(dt), labels
-    x = np.array(draws.normal(cfg.seed, "input", 0, (cfg.batch, cfg.inputs), dt))
+    x = np.array(input_batch(cfg, draws, dt))  # the very inputs `report` runs on
     if task == "output":
         return x, np.zeros((cfg.batch, 1), dt)
     w1 = rng.standard_normal((cfg.inputs, TEACHER_WIDTH)) / math.sqrt(cfg.inputs)
@@ -127,10 +131,7 @@ def check_training_budget(cfg: Config) -> None:
     need = estimate(cfg).total + 3 * weights
     limit = budget_bytes(cfg)
     if need > limit:
-        raise MemoryBudgetError(
-            f"training needs {format_bytes(need)} (limit {format_bytes(limit)}): "
-            "lower the width, depth or batch, or raise --memory-limit"
-        )
+        raise over_budget(need, limit, "training")
 
 
 class Trainer:
@@ -138,9 +139,10 @@ class Trainer:
 
     def __init__(self, cfg: Config, draws: DrawCache | None = None) -> None:
         self.cfg = validate(cfg)
-        if cfg.arch != "plain" or SCHEMES[cfg.scheme].data_init:
-            raise ConfigError("training covers the plain stack with a fixed scheme: "
-                              "use --arch plain and another scheme")
+        if not ARCHS[cfg.arch].trainable or SCHEMES[cfg.scheme].data_init:
+            trainable = ", ".join(a.name for a in ARCHS.values() if a.trainable)
+            raise ConfigError(f"training covers the {trainable} network with a fixed "
+                              "scheme: choose it, and a scheme that is not tuned on the batch")
         check_training_budget(cfg)
         self.draws = draws or DrawCache()
         self.dt = np.dtype(cfg.dtype)
@@ -156,23 +158,10 @@ class Trainer:
             np.random.SeedSequence(cfg.seed, spawn_key=(8,))).permutation(cfg.batch)
 
     def _initial_weights(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        cfg, scheme = self.cfg, SCHEMES[self.cfg.scheme]
+        """The hidden layers exactly as `report` builds them, plus a readout."""
+        cfg = self.cfg
         fans = cfg.fans() + [(cfg.widths()[-1], TASK_OUTPUTS[cfg.task])]
-        ws, bs = [], []
-        with np.errstate(all="ignore"):
-            for i, (fi, fo) in enumerate(fans):
-                spec = scheme.weight_spec(cfg, fi, fo)
-                unit = self.draws.basis(spec.basis, cfg.seed, "weight", i, (fi, fo), self.dt)
-                w = (np.full((fi, fo), spec.scale, self.dt) if spec.basis == ONES
-                     else (unit * self.dt.type(spec.scale)).astype(self.dt))
-                b = bias_spec(cfg, fi)
-                vec = np.full(fo, b.mean, self.dt)
-                if b.scale:
-                    vec += self.draws.basis(b.basis, cfg.seed, "bias", i, (fo,), self.dt) \
-                        * self.dt.type(b.scale)
-                ws.append(w)
-                bs.append(vec)
-        return ws, bs
+        return dense_parameters(cfg, self.draws, self.dt, fans)
 
     @property
     def hidden(self) -> int:

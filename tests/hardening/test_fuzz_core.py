@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from initscope.sim import Config, ConfigError, MemoryBudgetError, Simulator
 from initscope.sim.activations import ACTIVATIONS
-from initscope.sim.config import ARCHS, BIAS_MODES, BRANCHES, DISTRIBUTIONS, FAN_MODES
-from initscope.sim.memory import estimate
+from initscope.sim.arch import ARCHS
+from initscope.sim.budget import estimate
+from initscope.sim.config import BIAS_MODES, BRANCHES, DISTRIBUTIONS, FAN_MODES
 from initscope.sim.schemes import SCHEMES
 
 EXAMPLES = int(os.environ.get("INITSCOPE_FUZZ_EXAMPLES", "40"))
@@ -25,7 +26,7 @@ SIM = Simulator()  # shared, as the app shares one: its caches must not leak acr
 
 @st.composite
 def small_configs(draw, big: bool = False) -> Config:
-    arch = draw(st.sampled_from(ARCHS))
+    arch = draw(st.sampled_from(list(ARCHS)))
     scheme = draw(st.sampled_from([s for s, v in SCHEMES.items()
                                    if arch == "plain" or not v.data_init]))
     size = (64, 512) if big else (1, 48)
@@ -42,7 +43,7 @@ def small_configs(draw, big: bool = False) -> Config:
         batch=draw(st.integers(*size)), bias=draw(st.sampled_from(BIAS_MODES)),
         bias_value=draw(st.sampled_from([0.0, 0.1, 3.0])), seed=draw(st.integers(0, 2**40)),
         dtype=draw(st.sampled_from(["float32", "float64"])),
-        bins=draw(st.integers(2, 200)), hist_range=draw(st.sampled_from(["shared", "layer"])),
+        input_dist=draw(st.sampled_from(["normal", "uniform"])),
         branch=draw(st.sampled_from(BRANCHES)), time_steps=draw(st.integers(1, 30)),
         rnn_input=draw(st.sampled_from(["all", "first"])),
     )
@@ -60,7 +61,8 @@ def _finite_or_overflow(result) -> None:
                 assert math.isfinite(summary.mean) and math.isfinite(summary.std)
             else:
                 assert stop is not None, "non-finite numbers without an overflow named"
-    json.dumps(result.to_dict(), allow_nan=False)
+    for bins, shared in ((2, True), (200, False)):  # any binning of the kept samples
+        json.dumps(result.to_dict(bins, shared), allow_nan=False)
 
 
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE,

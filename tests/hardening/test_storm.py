@@ -11,7 +11,7 @@ import tracemalloc
 
 from initscope.scenes import load_scene
 from initscope.sim import Config
-from initscope.sim.memory import estimate
+from initscope.sim.budget import estimate
 from initscope.tui.app import InitScopeApp
 from tests.hardening.terminal import seconds_to_quit
 from tests.tui.helpers import SMALL, burst, core_rows, screen_rows, settle

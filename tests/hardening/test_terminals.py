@@ -14,7 +14,7 @@ SCRIPT = """
 import asyncio, sys
 sys.path.insert(0, {root!r})
 from initscope.sim import Config
-from initscope.sim.memory import estimate
+from initscope.sim.budget import estimate
 from initscope.tui.app import InitScopeApp
 from tests.tui.helpers import settle, screen_rows, core_rows
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from initscope.sim import Cancelled, Config, ConfigError, MemoryBudgetError, Simulator
-from initscope.sim.network import COMPLETE, FORWARD
+from initscope.sim.result import COMPLETE, FORWARD
 from tests.sim import reference as ref
 
 SMALL = dict(depth=3, width=(7,), inputs=5, batch=6, dtype="float64", bias="normal",
@@ -46,14 +46,18 @@ def test_statistics_are_exact_against_the_reference():
     x, g = ref.inputs_of(sim, cfg)
     zs, hs = ref.forward(cfg, x, ws, bs)
     grads, wgrads = ref.backward(cfg, x, ws, bs, g)
-    for lay, z, h, dh, dw in zip(result.layers, zs, hs, grads, wgrads):
-        for summary, tensor in [(lay.preactivation, z), (lay.activation, h),
-                                (lay.gradient, dh), (lay.weight_gradient, dw)]:
+    hists = {q: result.histograms(q) for q in
+             ("preactivation", "activation", "gradient", "weight_gradient")}
+    for i, (lay, z, h, dh, dw) in enumerate(zip(result.layers, zs, hs, grads, wgrads)):
+        for q, summary, tensor in [("preactivation", lay.preactivation, z),
+                                   ("activation", lay.activation, h),
+                                   ("gradient", lay.gradient, dh),
+                                   ("weight_gradient", lay.weight_gradient, dw)]:
             assert summary.mean == pytest.approx(tensor.mean(), rel=1e-9, abs=1e-12)
             assert summary.std == pytest.approx(tensor.std(), rel=1e-9)
             assert summary.min == pytest.approx(tensor.min(), rel=1e-12)
             assert summary.max == pytest.approx(tensor.max(), rel=1e-12)
-            assert sum(summary.counts) == tensor.size  # small tensors are binned whole
+            assert sum(hists[q][i].counts) == tensor.size  # small tensors are binned whole
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu", "leaky_relu", "sigmoid", "elu", "selu",
@@ -138,7 +142,7 @@ def test_float64_overflows_later_than_float32():
 def test_memory_refusal_allocates_nothing():
     cfg = Config(width=(8192,), depth=1000, batch=65536)
     tracemalloc.start()
-    with pytest.raises(MemoryBudgetError, match=r"needs .* GiB .*--memory-limit"):
+    with pytest.raises(MemoryBudgetError, match=r"needs .* GiB, over the memory budget"):
         Simulator().run(cfg)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -147,7 +151,7 @@ def test_memory_refusal_allocates_nothing():
 
 def test_memory_limit_is_configurable():
     cfg = Config(width=(1000,), depth=20, batch=1000, memory_limit=0.01)
-    with pytest.raises(MemoryBudgetError, match="limit 10.2 MiB"):
+    with pytest.raises(MemoryBudgetError, match="memory budget of 10.2 MiB"):
         Simulator().run(cfg)
 
 
@@ -220,13 +224,26 @@ def test_saturation_is_counted():
 
 def test_histograms_share_a_range_by_default():
     result = run(depth=4)
-    edges = {(lay.activation.edges[0], lay.activation.edges[-1]) for lay in result.layers}
-    assert len(edges) == 1
-    per_layer = run(depth=4, hist_range="layer")
-    assert len({lay.activation.edges[-1] for lay in per_layer.layers}) == 4
-    for lay in per_layer.layers:
-        assert lay.activation.edges[0] == lay.activation.min
-        assert sum(lay.activation.counts) > 0
+    shared = result.histograms("activation")
+    assert len({(h.edges[0], h.edges[-1]) for h in shared}) == 1
+    per_layer = result.histograms("activation", bins=12, shared=False)
+    assert len({h.edges[-1] for h in per_layer}) == 4
+    for lay, h in zip(result.layers, per_layer):
+        assert h.edges[0] == lay.activation.min
+        assert len(h.counts) == 12 and sum(h.counts) > 0
+
+
+def test_binning_is_a_display_setting_not_part_of_the_config():
+    # re-binning reads the kept samples: no new run, and the config has no bins
+    from initscope.sim.config import Config as Cfg
+
+    assert not {"bins", "hist_range"} & set(Cfg.__dataclass_fields__)
+    result = run(depth=3)
+    for bins in (2, 30, 200):
+        hists = result.histograms("gradient", bins=bins)
+        assert all(len(h.counts) == bins for h in hists)
+        assert all(sum(h.counts) == len(lay.gradient.sample)
+                   for h, lay in zip(hists, result.layers))
 
 
 def test_std_of_is_exact():

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from initscope.sim import Config, ConfigError, validate
 from initscope.sim.activations import ACTIVATIONS
+from initscope.sim.arch import ARCHS
 from initscope.sim.schemes import SCHEMES
 from initscope.sim.share import decode, encode
 
@@ -23,7 +24,7 @@ def configs(draw) -> Config:
         if per_layer else (draw(st.integers(1, 8192)),)
     choice = {f.name: draw(st.sampled_from(f.metadata["choices"]))
               for f in dataclasses.fields(Config) if f.metadata.get("choices")}
-    arch = choice["arch"] if len(width) == 1 else "plain"
+    arch = draw(st.sampled_from(list(ARCHS))) if len(width) == 1 else "plain"
     scheme = draw(st.sampled_from(list(SCHEMES)))
     if arch != "plain" and SCHEMES[scheme].data_init:
         scheme = "normal"
@@ -33,7 +34,7 @@ def configs(draw) -> Config:
                   gain=draw(FINITE), scale=draw(POSITIVE), slope=draw(st.floats(0, 1)),
                   depth=depth, width=width, inputs=draw(st.integers(1, 8192)),
                   batch=draw(st.integers(1, 65536)), bias_value=abs(draw(FINITE)),
-                  seed=draw(st.integers(0, 2**63 - 1)), bins=draw(st.integers(2, 200)),
+                  seed=draw(st.integers(0, 2**63 - 1)),
                   memory_limit=abs(draw(FINITE)), lr=draw(POSITIVE),
                   momentum=draw(st.floats(0, 0.999)), batch_size=draw(st.integers(0, 65536)),
                   time_steps=draw(st.integers(1, 1000)), init_steps=draw(st.integers(-1, 50)))

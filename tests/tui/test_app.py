@@ -8,7 +8,8 @@ import pytest
 
 from initscope.presets import PRESETS
 from initscope.sim import Config, Simulator
-from initscope.sim.memory import budget_bytes, estimate
+from initscope.sim.budget import estimate
+from initscope.sim.memory import budget_bytes
 from initscope.tui.app import InitScopeApp
 from initscope.tui.display import DIAGRAM_VIEWS, VIEWS, plot_title
 from initscope.tui.screens import EditScreen, HelpScreen

@@ -1,0 +1,97 @@
+"""What every architecture provides, and the steps every runner shares.
+
+An architecture is one module of this package that builds an `Arch`: its runner,
+what a row of its result is, its memory estimate, its theory and its own checks.
+The registry (`ARCHS`, in __init__.py) is what the CLI's choices, the app's Network
+field, the docs and the tests read, so a new kind of network is one new module.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from initscope.sim.activations import ACTIVATIONS
+from initscope.sim.config import Config
+from initscope.sim.diagnose import diagnose
+from initscope.sim.draws import DrawCache
+from initscope.sim.memory import Estimate, sample_cap
+from initscope.sim.result import COMPLETE, Cancelled, LayerResult, RunResult
+from initscope.sim.stats import Summarizer
+from initscope.sim.theory import LayerTheory
+
+OnForward = Callable[[RunResult], None] | None
+
+
+class Workspace(Protocol):
+    """What a runner gets from the Simulator: the cached draws, and one slot for
+    arrays worth keeping from run to run (replaced when its key changes)."""
+
+    draws: DrawCache
+
+    def reuse(self, key: tuple, make: Callable[[], object]) -> object: ...
+
+
+@dataclass(frozen=True)
+class Arch:
+    """One kind of network."""
+
+    name: str
+    description: str  # one line, for the CLI's help, the app and the README
+    row_noun: str  # what a row of the result is, plural: "layers", "blocks"
+    row_prefix: str  # its label on screen: L3, B3, t3
+    run: Callable[[Workspace, Config, threading.Event | None, OnForward], RunResult]
+    estimate: Callable[[Config], Estimate]  # peak bytes of one run, before allocating
+    theory: Callable[[Config], list[LayerTheory] | None]  # predicted stds per row
+    shape: Callable[[Config], str]  # the network in a few words, for titles
+    check: Callable[[Config], None] = lambda cfg: None  # raises ConfigError
+    trainable: bool = False  # training.Trainer covers it
+
+
+class RowRun:
+    """The parts of a run every architecture shares: summaries, cancel checks, unit
+    flags, and the forward-then-backward ending."""
+
+    def __init__(self, draws: DrawCache, cfg: Config, cancel: threading.Event | None,
+                 on_forward: OnForward) -> None:
+        self.draws, self.cfg, self.cancel, self.on_forward = draws, cfg, cancel, on_forward
+        self.dt = np.dtype(cfg.dtype)
+        self.act = ACTIVATIONS[cfg.activation]
+        self.summarize = Summarizer(self.dt, sample_cap(cfg))
+        self.start = time.perf_counter()
+
+    def check(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled()
+
+    def measure(self, lay: LayerResult, quantity: str, x: np.ndarray) -> bool:
+        """Summarize `x` into `lay`; False when it is no longer finite."""
+        summary, _ = self.summarize(x)
+        setattr(lay, quantity, summary)
+        return summary.finite
+
+    def unit_flags(self, lay: LayerResult, a: np.ndarray) -> None:
+        if self.act.can_die:
+            lay.dead_fraction = float(np.count_nonzero(a.max(axis=0) <= 0)) / a.shape[1]
+        if self.act.saturation is not None:
+            lo, hi = self.act.saturation
+            lay.saturated_fraction = float(np.count_nonzero((a <= lo) | (a >= hi))) / a.size
+
+    def finish(self, result: RunResult, backward: Callable[[], None]) -> RunResult:
+        """Show the forward half (if asked), run the backward pass unless the forward
+        one overflowed, and close the result."""
+        result.seconds = time.perf_counter() - self.start
+        if self.on_forward is not None:
+            result.warnings = diagnose(result)
+            self.on_forward(result.snapshot())
+        if result.overflow_layer is None:
+            backward()
+        result.warnings = diagnose(result)
+        result.phase = COMPLETE
+        result.seconds = time.perf_counter() - self.start
+        return result

@@ -1,0 +1,125 @@
+"""What a run produces: per-row results, the run's result, and how a run stops early.
+
+Every runner, the trainer, the reports and the app read these types; this module
+imports nothing of the core above the statistics it carries, so any module may
+import it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from initscope.sim.stats import DEFAULT_BINS, Summary, histograms
+
+if TYPE_CHECKING:
+    from initscope.sim.config import Config
+    from initscope.sim.theory import LayerTheory
+
+QUANTITIES = ("preactivation", "activation", "gradient", "weight_gradient")
+FORWARD, COMPLETE = "forward", "complete"
+
+
+class Cancelled(Exception):
+    """Raised inside a run whose cancel event was set; the run leaves no result."""
+
+
+@dataclass
+class LayerResult:
+    """Everything measured (and predicted) for one row: a layer, block or time step."""
+
+    index: int  # 1-based, as on screen
+    fan_in: int
+    fan_out: int
+    weight_std: float
+    weight_target_std: float
+    preactivation: Summary | None = None
+    activation: Summary | None = None
+    gradient: Summary | None = None
+    weight_gradient: Summary | None = None
+    dead_fraction: float | None = None
+    saturated_fraction: float | None = None
+    identical_units: bool = False  # every unit equal on every sample: no symmetry broken
+    identical_gradients: bool = False  # every unit's activation gradient equal, likewise
+    theory: LayerTheory | None = None
+
+    def to_dict(self, hists: dict[str, Any] | None = None) -> dict:
+        hists = hists or {}
+        out = {"index": self.index, "fan_in": self.fan_in, "fan_out": self.fan_out}
+        for q in QUANTITIES:
+            s = getattr(self, q)
+            out[q] = s.to_dict(hists.get(q)) if s is not None else None
+        out.update(
+            dead_fraction=self.dead_fraction,
+            saturated_fraction=self.saturated_fraction,
+            weight_std=self.weight_std,
+            weight_target_std=self.weight_target_std,
+            theory=self.theory.to_dict() if self.theory else None,
+        )
+        return out
+
+
+@dataclass
+class RunResult:
+    """One run of one config. `phase` is FORWARD while only the forward half is in."""
+
+    config: Config
+    layers: list[LayerResult]
+    phase: str = FORWARD
+    overflow_layer: int | None = None
+    overflow_pass: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    step: int = 0  # training steps taken before these numbers (0: as initialized)
+    theory_note: str | None = None  # where the predictions do not hold, or only roughly
+    init_trace: list[dict] | None = None  # data-dependent schemes: each iteration's stds
+    init_iterations: int = 0  # how many iterations the whole data-dependent init takes
+    hidden_norm: list[float | None] | None = None  # rnn: batch-mean |h_t| per step
+    gradient_norm: list[float | None] | None = None  # rnn: batch-mean |dL/dh_t| per step
+
+    def snapshot(self) -> RunResult:
+        """A copy that later changes to this result (the backward pass) do not touch."""
+        return dataclasses.replace(
+            self, layers=[dataclasses.replace(lay) for lay in self.layers],
+            warnings=list(self.warnings),
+        )
+
+    def histograms(self, quantity: str, bins: int = DEFAULT_BINS,
+                   shared: bool = True) -> list:
+        """Every row's histogram of one quantity, binned now from the kept samples."""
+        return histograms([getattr(lay, quantity) for lay in self.layers], bins, shared)
+
+    def to_dict(self, bins: int = DEFAULT_BINS, shared: bool = True) -> dict:
+        """JSON-ready, histograms binned as asked: every non-finite number becomes
+        None (null)."""
+        per_quantity = {q: self.histograms(q, bins, shared) for q in QUANTITIES}
+        layers = [lay.to_dict({q: per_quantity[q][i] for q in QUANTITIES})
+                  for i, lay in enumerate(self.layers)]
+        out = {
+            "config": self.config.to_dict(),
+            "layers": layers,
+            "overflow_layer": self.overflow_layer,
+            "overflow_pass": self.overflow_pass,
+            "theory_note": self.theory_note,
+        }
+        if self.init_trace is not None:
+            out["init_trace"] = self.init_trace
+        if self.hidden_norm is not None:
+            out["steps"] = [{"step": t + 1, "hidden_norm": h, "gradient_norm": g}
+                            for t, (h, g) in enumerate(zip(self.hidden_norm,
+                                                           self.gradient_norm))]
+        out["warnings"] = list(self.warnings)
+        return finite_or_none(out)
+
+
+def finite_or_none(value):
+    """JSON has no infinity or NaN: such numbers, however deep, become None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite_or_none(v) for v in value]
+    return value

@@ -1,0 +1,83 @@
+"""Whether a config can run: every value in range, every name known, and what its
+architecture asks of it. Messages speak of the config's own fields; each front end
+adds its own hint (the CLI its flags, the app its keys)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from initscope.sim.activations import ACTIVATIONS
+from initscope.sim.arch import ARCHS
+from initscope.sim.config import (
+    MAX_BATCH,
+    MAX_DEPTH,
+    MAX_WIDTH,
+    Config,
+    ConfigError,
+    option_name,
+)
+from initscope.sim.schemes import SCHEMES
+
+
+def _check_range(name: str, v: int, lo: int, hi: int) -> None:
+    if not lo <= v <= hi:
+        raise ConfigError(f"{name} must be between {lo} and {hi}, not {v}")
+
+
+def _check_finite(name: str, v: float, positive: bool = False, nonneg: bool = False) -> None:
+    if not math.isfinite(v):
+        raise ConfigError(f"{name} must be a finite number, not {v}")
+    if positive and v <= 0:
+        raise ConfigError(f"{name} must be positive, not {v}")
+    if nonneg and v < 0:
+        raise ConfigError(f"{name} must not be negative, not {v}")
+
+
+def _known(kind: str, value: str, registry: dict) -> None:
+    if value not in registry:
+        raise ConfigError(f"unknown {kind} {value!r}; choose one of: {', '.join(registry)}")
+
+
+def validate(cfg: Config) -> Config:
+    """Return `cfg` if it can run, else raise ConfigError naming the first problem."""
+    _known("architecture", cfg.arch, ARCHS)
+    _known("scheme", cfg.scheme, SCHEMES)
+    _known("activation", cfg.activation, ACTIVATIONS)
+    for f in dataclasses.fields(cfg):
+        choices = f.metadata.get("choices")
+        v = getattr(cfg, f.name)
+        if choices and v not in choices:
+            name = option_name(f)[2:]
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {v!r}")
+    _check_range("depth", cfg.depth, 1, MAX_DEPTH)
+    if len(cfg.width) not in (1, cfg.depth):
+        raise ConfigError(
+            f"width lists one number per layer: got {len(cfg.width)} for depth {cfg.depth}"
+        )
+    for w in cfg.width:
+        _check_range("width", w, 1, MAX_WIDTH)
+    _check_range("inputs", cfg.inputs, 1, MAX_WIDTH)
+    _check_range("batch", cfg.batch, 1, MAX_BATCH)
+    _check_range("seed", cfg.seed, 0, 2**63 - 1)
+    _check_finite("std", cfg.std, nonneg=True)
+    _check_finite("bound", cfg.bound, nonneg=True)
+    _check_finite("value", cfg.value)
+    _check_finite("gain", cfg.gain)
+    _check_finite("scale", cfg.scale, positive=True)
+    _check_finite("bias-value", cfg.bias_value)
+    if cfg.bias == "normal" and cfg.bias_value < 0:
+        raise ConfigError(
+            f"bias-value is the bias std here and must not be negative, not {cfg.bias_value}"
+        )
+    _check_finite("memory-limit", cfg.memory_limit, nonneg=True)
+    if not 0.0 <= cfg.slope <= 1.0 or not math.isfinite(cfg.slope):
+        raise ConfigError(f"slope must be between 0 and 1, not {cfg.slope}")
+    _check_finite("lr", cfg.lr, positive=True)
+    if not (math.isfinite(cfg.momentum) and 0.0 <= cfg.momentum < 1.0):
+        raise ConfigError(f"momentum must be at least 0 and below 1, not {cfg.momentum}")
+    _check_range("batch-size", cfg.batch_size, 0, MAX_BATCH)
+    _check_range("init-steps", cfg.init_steps, -1, 10 * MAX_DEPTH)
+    _check_range("time-steps", cfg.time_steps, 1, MAX_DEPTH)
+    ARCHS[cfg.arch].check(cfg)
+    return cfg
