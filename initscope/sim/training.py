@@ -253,8 +253,10 @@ class Trainer:
         return out
 
     def run(self, steps: int, cancel: threading.Event | None = None,
-            on_step: Callable[[TrainStep], None] | None = None) -> list[TrainStep]:
-        """`steps` more updates, checking `cancel` between them."""
+            on_step: Callable[[TrainStep], None] | None = None,
+            stop_on_divergence: bool = False) -> list[TrainStep]:
+        """`steps` more updates, checking `cancel` between them; with
+        `stop_on_divergence`, the first non-finite loss is the last step taken."""
         if not 1 <= steps <= MAX_STEPS:
             raise ConfigError(f"steps must be between 1 and {MAX_STEPS}, not {steps}")
         records = []
@@ -265,5 +267,7 @@ class Trainer:
             records.append(record)
             if on_step is not None:
                 on_step(record)
+            if stop_on_divergence and not math.isfinite(record.loss):
+                break
         return records
 

@@ -1,5 +1,7 @@
-"""The command palette (ctrl+p): every scheme, activation, view, preset, theme and
-action by name, from the same registries the keys and the CLI use."""
+"""The command palette (ctrl+p): every scheme, network, activation, view, preset,
+theme and action by name, from the same registries the keys and the CLI use. The
+app provides its themes and actions; a scope screen provides what changes its
+panes."""
 
 from __future__ import annotations
 
@@ -7,47 +9,29 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from textual import on
+from textual.binding import Binding
 from textual.command import CommandPalette, DiscoveryHit, Hit, Hits, Provider
 from textual.css.query import NoMatches
 from textual.widgets import Button, Input
 
 from initscope.presets import PRESETS
 from initscope.sim.activations import ACTIVATIONS
-from initscope.sim.config import ARCHS
+from initscope.sim.arch import ARCHS
 from initscope.sim.schemes import SCHEMES
-from initscope.tui.display import VIEW_TITLES
+from initscope.views import VIEW_TITLES
 
 if TYPE_CHECKING:
-    from initscope.tui.app import InitScopeApp
+    from initscope.tui.scope.editing import ScopeScreen
+
+MEMORY_BUDGETS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 
-class InitScopeCommands(Provider):
-    """Commands built fresh on each opening, so new themes show up too."""
+class _Listed(Provider):
+    """A provider whose commands are (name, callback, help) triples, built fresh on
+    each opening, so new themes and the screen's current state show up."""
 
     def _commands(self) -> list[tuple[str, object, str]]:
-        app: InitScopeApp = self.app  # type: ignore[assignment]
-        out = []
-        for name, scheme in SCHEMES.items():
-            out.append((f"Scheme: {name}", partial(app.propose, scheme=name), scheme.formula))
-        for arch in ARCHS:
-            out.append((f"Network: {arch}", partial(app.propose, arch=arch),
-                        "plain stack, residual blocks, or a recurrent net"))
-        for name, act in ACTIVATIONS.items():
-            out.append((f"Activation: {name}", partial(app.propose, activation=name),
-                        act.formula))
-        for view, title in VIEW_TITLES.items():
-            out.append((f"View: {title}", partial(app.set_view, view),
-                        f"histograms of the {title.lower()}"))
-        for p in PRESETS:
-            label = f"Preset {p.key}: {p.title}" if p.key else f"Preset: {p.title}"
-            out.append((label, partial(app.apply_preset, p.name), p.description))
-        for name in sorted(app.available_themes):
-            out.append((f"Theme: {name}", partial(setattr, app, "theme", name), "switch theme"))
-        for binding in app.BINDINGS:
-            if binding.id and binding.id.startswith("action-"):
-                out.append((binding.description, partial(app.run_action, binding.action),
-                            binding.tooltip))
-        return out
+        raise NotImplementedError
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
@@ -59,6 +43,51 @@ class InitScopeCommands(Provider):
     async def discover(self) -> Hits:
         for name, command, help_text in self._commands():
             yield DiscoveryHit(name, command, help=help_text)
+
+
+class AppCommands(_Listed):
+    """Themes and the app's own actions."""
+
+    def _commands(self) -> list[tuple[str, object, str]]:
+        app = self.app
+        out = [(f"Theme: {name}", partial(setattr, app, "theme", name), "switch theme")
+               for name in sorted(app.available_themes)]
+        for binding in app.BINDINGS:
+            if isinstance(binding, Binding) and binding.id and binding.id.startswith("action-"):
+                out.append((binding.description, partial(app.run_action, binding.action),
+                            binding.tooltip))
+        return out
+
+
+class ScopeCommands(_Listed):
+    """Every scheme, network, activation, view, preset, memory budget and key action
+    of the screen the palette was opened on, from the registries the CLI uses."""
+
+    def _commands(self) -> list[tuple[str, object, str]]:
+        screen: ScopeScreen = self.screen  # type: ignore[assignment]
+        out = []
+        for name, scheme in SCHEMES.items():
+            out.append((f"Scheme: {name}", partial(screen.propose, scheme=name), scheme.formula))
+        for name, arch in ARCHS.items():
+            out.append((f"Network: {name}", partial(screen.propose, arch=name), arch.description))
+        for name, act in ACTIVATIONS.items():
+            out.append((f"Activation: {name}", partial(screen.propose, activation=name),
+                        act.formula))
+        for view, title in VIEW_TITLES.items():
+            out.append((f"View: {title}", partial(screen.set_view, view),
+                        f"histograms of the {title.lower()}"))
+        for p in PRESETS:
+            label = f"Preset {p.key}: {p.title}" if p.key else f"Preset: {p.title}"
+            out.append((label, partial(screen.apply_preset, p.name), p.description))
+        for gib in MEMORY_BUDGETS:
+            label = "auto (2 GiB or half the free memory)" if gib == 0 else f"{gib:g} GiB"
+            out.append((f"Memory budget: {label}", partial(screen.propose, memory_limit=gib),
+                        "how much memory one run may take"))
+        for binding in screen.BINDINGS:
+            if isinstance(binding, Binding) and binding.id and binding.id.startswith("action-"):
+                out.append((binding.description, partial(screen.run_action, binding.action),
+                            binding.tooltip))
+        return out
 
 
 class SteadyCommandPalette(CommandPalette):

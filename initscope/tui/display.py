@@ -7,20 +7,20 @@ only assigns the outcome to widgets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import lru_cache
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 from rich.text import Text
 from textual.content import Content
 
-from initscope.report import TABLE, fmt, fmt_percent, rows
+from initscope.report import TABLE, fmt, table_cells
+from initscope.sim.arch import ARCHS
 from initscope.sim.config import Config
-from initscope.sim.network import COMPLETE, RunResult
-from initscope.views import VIEW_TITLES, VIEWS  # noqa: F401  (re-exported for the app)
+from initscope.sim.draws import DrawCache
+from initscope.sim.result import COMPLETE, RunResult
 
 DIAGRAM_VIEWS = ("phase", "spectrum")  # one picture in place of the histogram grid
-ROW_PREFIX = {"plain": "L", "residual": "B", "rnn": "t"}  # layer, block, time step
-ROW_NOUN = {"plain": "layers", "residual": "blocks", "rnn": "time steps"}
 # the same before and after the backward pass
 FORWARD_VIEWS = ("activation", "preactivation", "phase", "spectrum")
 
@@ -46,7 +46,8 @@ class Display:
 
 @dataclass(frozen=True)
 class PlotRequest:
-    """Which plots to draw: the result (by identity), the view, the layers, the size."""
+    """Which plots to draw: the result (by identity), the view, the layers, the size,
+    and how to bin (display settings: a change re-bins the kept samples, no re-run)."""
 
     result: RunResult
     view: str
@@ -54,23 +55,18 @@ class PlotRequest:
     width: int
     height: int
     colors: tuple[str, str]  # bar, axis
+    bins: int = 30
+    shared: bool = True  # one x-range for every layer
+    draws: DrawCache | None = field(default=None, compare=False)  # for the spectrum
 
     def key(self) -> tuple:
         """What the plots depend on. Forward views look the same before and after the
         backward pass, so the phase only matters for the gradient views."""
         phase = self.result.phase if self.view not in FORWARD_VIEWS else None
         return (self.result.config, self.result.step, phase, self.view, self.layers,
-                self.width, self.height, self.colors)
+                self.width, self.height, self.colors, self.bins, self.shared)
 
 
-def table_rows(result: RunResult) -> list[tuple[str, ...]]:
-    out = []
-    for r in rows(result):
-        out.append(tuple(
-            fmt_percent(r[key]) if key in ("dead_fraction", "saturated_fraction") else fmt(r[key])
-            for _, key in TABLE
-        ))
-    return out
 
 
 THEORY_COLUMNS = {i for i, (header, _) in enumerate(TABLE) if header == "theory"}
@@ -111,8 +107,7 @@ def sparkline_series(result: RunResult) -> dict[str, tuple[list, list | None]]:
 def summary_line(result: RunResult) -> str:
     c = result.config
     width = ",".join(map(str, c.width)) if len(c.width) <= 3 else f"{c.width[0]},…"
-    shape = {"plain": f"depth {c.depth}", "residual": f"{c.depth} {c.branch} residual blocks",
-             "rnn": f"rnn, {c.time_steps} steps"}[c.arch]
+    shape = ARCHS[c.arch].shape(c)
     what = (f"{c.scheme} · {c.activation} · {shape} · width {width} · batch {c.batch}"
             f" · seed {c.seed}")
     if result.init_trace is not None:
@@ -126,7 +121,7 @@ def summary_line(result: RunResult) -> str:
 
 
 def build_display(result: RunResult) -> Display:
-    table = table_rows(result)
+    table = table_cells(result)  # the CLI's cells, the same on screen
     return Display(result, table, table_text(table), sparkline_series(result),
                    summary_line(result))
 
@@ -134,7 +129,7 @@ def build_display(result: RunResult) -> Display:
 def plot_title(result: RunResult, index: int, view: str) -> Text:
     lay = result.layers[index]
     summary = getattr(lay, view)
-    prefix = ROW_PREFIX[result.config.arch]
+    prefix = ARCHS[result.config.arch].row_prefix
     title = Text(f"{prefix}{lay.index}", style="bold", no_wrap=True, overflow="ellipsis")
     if summary is None:
         if result.overflow_layer is not None and lay.index > result.overflow_layer:
@@ -176,11 +171,23 @@ def phase_content(request: PlotRequest, cancelled=lambda: False) -> Content:
     return Content.from_rich_text(text)
 
 
-@lru_cache(maxsize=4)  # a resize or a view switch redraws it; the SVDs take a while
-def _spectrum_of(cfg: Config):
+_SPECTRA: OrderedDict = OrderedDict()  # the last few configs' spectra: SVDs take a while
+_SPECTRA_LOCK = threading.Lock()
+
+
+def _spectrum_of(cfg: Config, draws: DrawCache | None):
+    """The config's Jacobian spectrum, computed once; `draws` reuses the run's draws."""
     from initscope.sim.spectrum import jacobian_spectrum
 
-    return jacobian_spectrum(cfg)
+    with _SPECTRA_LOCK:
+        if cfg in _SPECTRA:
+            return _SPECTRA[cfg]
+    spectrum = jacobian_spectrum(cfg, draws)
+    with _SPECTRA_LOCK:
+        _SPECTRA[cfg] = spectrum
+        while len(_SPECTRA) > 4:
+            _SPECTRA.popitem(last=False)
+    return spectrum
 
 
 def spectrum_content(request: PlotRequest) -> Content:
@@ -193,7 +200,7 @@ def spectrum_content(request: PlotRequest) -> Content:
 
     bar, axis = request.colors
     try:
-        spectrum = _spectrum_of(request.result.config)
+        spectrum = _spectrum_of(request.result.config, request.draws)
     except ConfigError as e:
         return Content.from_rich_text(Text(str(e), style=axis))
     values = spectrum.flat
@@ -220,13 +227,14 @@ def plot_texts(request: PlotRequest, cancelled=lambda: False) -> list[Content]:
         return [spectrum_content(request)]
     out = []
     bar, axis = request.colors
+    hists = request.result.histograms(request.view, request.bins, request.shared)
     for i in request.layers:
         title = plot_title(request.result, i, request.view)
-        summary = getattr(request.result.layers[i], request.view)
+        hist = hists[i]
         body = Text("")
-        if summary is not None and summary.edges:
-            body = histogram_text(tuple(summary.counts), tuple(summary.edges), request.width,
-                                  request.height, bar, axis)
+        if hist is not None and hist.edges:
+            body = histogram_text(hist.counts, hist.edges, request.width, request.height,
+                                  bar, axis)
         text = Text("\n", no_wrap=True, overflow="crop").join([title, body])
         out.append(Content.from_rich_text(text))
     return out

@@ -20,6 +20,21 @@ class Dialog(ModalScreen[Result]):
     (Enter or Escape pressed twice fast) would dismiss it again, and dismissing pops
     whatever screen is on top: the app's own, once."""
 
+    DEFAULT_CSS = """
+    Dialog {
+        align: center middle;
+    }
+    Dialog > .dialog-box {
+        width: 80;
+        max-width: 95%;
+        height: auto;
+        max-height: 90%;
+        border: round $accent;
+        padding: 0 1;
+        background: $surface;
+    }
+    """
+
     def dismiss(self, result: Result | None = None):
         if self.is_active:
             return super().dismiss(result)
@@ -31,7 +46,8 @@ class HelpScreen(Dialog[None]):
 
     BINDINGS = [Binding("escape,question_mark,q", "dismiss", "close", show=False)]
 
-    def __init__(self, rows: list[tuple[str, str]]) -> None:
+    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
+        """`rows`: (key, what it does, binding id for keys.toml)."""
         super().__init__()
         self.rows = rows
 
@@ -39,20 +55,29 @@ class HelpScreen(Dialog[None]):
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold")
         table.add_column()
-        for key, description in self.rows:
-            table.add_row(key, description)
-        with VerticalScroll(id="help-box") as box:
+        table.add_column(style="dim")
+        for key, description, binding_id in self.rows:
+            table.add_row(key, description, binding_id)
+        with VerticalScroll(id="help-box", classes="dialog-box") as box:
             box.border_title = "initscope keys"
             box.border_subtitle = "Esc closes"
             yield Static(table)
             yield Static(Text(
                 "Selectors (left pane): up/down or tab to move, left/right to step, "
                 "Enter to type an exact value. ctrl+p opens the command palette: every "
-                "scheme, activation, view, preset and theme by name.", style="italic"))
+                "scheme, activation, view, preset and theme by name. Your own keys: "
+                "~/.config/initscope/keys.toml, binding id = \"keys\" (ids in the last "
+                "column).", style="italic"))
 
 
 class EditScreen(Dialog[str | None]):
     """Asks for one value; returns the text typed, or None on Escape."""
+
+    DEFAULT_CSS = """
+    EditScreen > #edit-box {
+        width: 50;
+    }
+    """
 
     BINDINGS = [Binding("escape", "cancel", "cancel", show=False)]
 
@@ -62,7 +87,7 @@ class EditScreen(Dialog[str | None]):
         self.value = value
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="edit-box") as box:
+        with Vertical(id="edit-box", classes="dialog-box") as box:
             box.border_title = f"Set {self.label}"
             box.border_subtitle = "Enter to apply, Esc to cancel"
             yield Label(f"{self.label}:")
@@ -87,12 +112,27 @@ class CodeScreen(Dialog[None]):
         Binding("y", "copy('share')", "copy the share string", show=False),
     ]
 
+    DEFAULT_CSS = """
+    CodeScreen > #code-box {
+        width: 100;
+    }
+    CodeScreen .code-title {
+        color: $accent;
+        text-style: bold;
+        margin: 1 0 0 0;
+    }
+    CodeScreen .code-body {
+        background: $panel;
+        padding: 0 1;
+    }
+    """
+
     def __init__(self, snippets: dict[str, str], share: str) -> None:
         super().__init__()
         self.snippets = {**snippets, "share": share}
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="code-box") as box:
+        with VerticalScroll(id="code-box", classes="dialog-box") as box:
             box.border_title = "Copy as code"
             box.border_subtitle = "1 PyTorch · 2 Keras · 3 JAX · y share string · Esc closes"
             for key, name in (("1", "pytorch"), ("2", "keras"), ("3", "jax")):

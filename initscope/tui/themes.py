@@ -18,12 +18,6 @@ from textual.theme import Theme
 import initscope
 
 DEFAULT_THEME = "initscope-dark"
-THEME_VARIABLES = {
-    "histogram-bar": "",
-    "histogram-axis": "",
-    "sparkline-measured": "",
-    "sparkline-theory": "",
-}
 _COLOR_FIELDS = {"primary", "secondary", "warning", "error", "success", "accent",
                  "foreground", "background", "surface", "panel", "boost"}
 _FIELDS = {f.name for f in dataclasses.fields(Theme)}
@@ -88,3 +82,23 @@ def rich_color(value: str) -> str:
     except ColorParseError:
         return "default"
     return color.name if color is not None else "default"
+
+
+def variable_defaults(theme: Theme) -> dict[str, str]:
+    """initscope's own theme variables, from any theme's base colors, so Textual's
+    built-in themes work too; a theme file's [variables] override them."""
+    fallback_axis = "#A0A0A0" if theme.dark else "#505050"
+    return {
+        "histogram-bar": theme.primary,
+        "histogram-axis": theme.foreground or fallback_axis,
+        "sparkline-measured": theme.primary,
+        "sparkline-theory": theme.accent or theme.secondary or theme.primary,
+    }
+
+
+def plot_colors(app) -> tuple[str, str]:
+    """(bar, axis) colors of the app's current theme, as Rich color names for text
+    built off the UI thread."""
+    variables = app.theme_variables or app.get_css_variables()
+    return (rich_color(variables.get("histogram-bar") or variables["primary"]),
+            rich_color(variables.get("histogram-axis") or variables["foreground"]))

@@ -10,6 +10,7 @@ when the work ends frees them.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 
 from textual import work
@@ -34,3 +35,24 @@ def thread_work(group: str, exclusive: bool = False) -> Callable:
                     exit_on_error=False)
 
     return decorate
+
+
+POLL_SECONDS = 0.02  # how often a waiting worker checks whether it was cancelled
+
+
+def run_in_daemon(target: Callable[[], None], cancel: threading.Event) -> None:
+    """Run `target` in a daemon thread and wait for it, returning early once `cancel`
+    is set: the core notices the same event between layers and stops by itself, and
+    neither a newer run nor quitting waits for a long layer to end."""
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            target()
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="initscope-run", daemon=True).start()
+    while not done.wait(POLL_SECONDS):
+        if cancel.is_set():
+            return

@@ -6,7 +6,7 @@ from textual.worker import WorkerCancelled
 
 from initscope.sim import Config, Simulator
 from initscope.tui.app import InitScopeApp
-from initscope.tui.display import table_rows
+from initscope.report import table_cells
 from initscope.tui.widgets.table import LayerTable
 
 SMALL = Config(depth=6, width=(64,), inputs=32, batch=128)
@@ -31,7 +31,7 @@ def screen_rows(app: InitScopeApp) -> list[tuple[str, ...]]:
 
 
 def core_rows(cfg: Config) -> list[tuple[str, ...]]:
-    return table_rows(Simulator().run(cfg))
+    return table_cells(Simulator().run(cfg))
 
 
 def plot_titles(app: InitScopeApp) -> list[str]:

@@ -7,7 +7,7 @@ import asyncio
 from initscope.sim import Config, Simulator
 from initscope.sim.training import Trainer
 from initscope.tui.app import InitScopeApp
-from initscope.tui.display import table_rows
+from initscope.report import table_cells
 from initscope.tui.widgets.training import TrainingPanel
 from tests.tui.helpers import SMALL, screen_rows, settle
 
@@ -28,7 +28,7 @@ def expected_rows(cfg: Config, steps: int) -> list[tuple[str, ...]]:
     trainer = Trainer(cfg, draws=sim.draws)
     trainer.run(steps)
     result = sim.run_weights(cfg, trainer.weights, trainer.biases, step=steps)
-    return [tuple(r) for r in table_rows(result)]
+    return [tuple(r) for r in table_cells(result)]
 
 
 def shown_step(app) -> int:
@@ -62,7 +62,7 @@ async def test_start_pause_step_and_reset():
         await pilot.press("R")
         await settle(app, pilot)
         assert shown_step(app) == 0 and not panel.display
-        assert screen_rows(app) == [tuple(r) for r in table_rows(Simulator().run(CFG))]
+        assert screen_rows(app) == [tuple(r) for r in table_cells(Simulator().run(CFG))]
 
 
 async def test_changing_the_config_resets_training():

@@ -12,6 +12,7 @@ import math
 from textual.containers import Container
 from textual.content import Content
 from textual.message import Message
+from textual.reactive import reactive
 from textual.widgets import Static
 
 CELL_MIN_WIDTH = 26
@@ -30,9 +31,35 @@ def grid_shape(width: int, height: int, layers: int) -> tuple[int, int]:
 class HistogramPlot(Static):
     """One layer's histogram: a title line and the plot."""
 
+    DEFAULT_CSS = """
+    HistogramPlot {
+        padding: 0 1 0 0;
+        height: 1fr;
+        width: 1fr;
+        overflow: hidden hidden;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    """
+
 
 class HistogramGrid(Container, can_focus=False):
-    """Lays out one page of plots; tells the app when the page or its size changes."""
+    """Lays out one page of plots; tells its owner when the page or its size changes."""
+
+    DEFAULT_CSS = """
+    HistogramGrid {
+        layout: grid;
+        grid-size: 1 1;
+        height: 1fr;
+        min-height: 8;
+        border: round $panel-lighten-2;
+        border-title-color: $accent;
+        border-subtitle-color: $text-muted;
+    }
+    """
+
+    plots: reactive[list] = reactive(list, always_update=True, init=False)
+    """Ready-made text of the visible page's plots, one Content per visible layer."""
 
     class LayoutChanged(Message):
         """The visible layers or the plot size changed: plots must be drawn again."""
@@ -41,7 +68,7 @@ class HistogramGrid(Container, can_focus=False):
             super().__init__()
             self.grid = grid
 
-    def __init__(self, id: str = "histograms") -> None:
+    def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
         self.layer_count = 1
         self.page = 0
@@ -105,12 +132,12 @@ class HistogramGrid(Container, can_focus=False):
         """Keep one cell per grid slot; hide the slots past the last layer."""
         if len(self._cells) != self.capacity:
             self.remove_children()
-            self._cells = [HistogramPlot(classes="plot") for _ in range(self.capacity)]
+            self._cells = [HistogramPlot() for _ in range(self.capacity)]
             self.mount_all(self._cells)
         want = len(self.visible_layers())
         for i, cell in enumerate(self._cells):
             cell.display = i < want
 
-    def show_plots(self, texts: list[Content]) -> None:
+    def watch_plots(self, texts: list[Content]) -> None:
         for cell, text in zip(self._cells, texts):
             cell.update(text, layout=False)  # same size: no layout pass needed

@@ -1,8 +1,8 @@
 """The selector pane: one row per config field, driven by keys alone.
 
 A selector never changes the config itself: it posts `Selector.Changed` with the
-field and the value it proposes, and the app decides. After every change the app
-calls `SelectorPane.show(config)`, so what the pane shows is always the config.
+field and the value it proposes, and the screen decides. After every change the
+screen sets `SelectorPane.config`, so what the pane shows is always the config.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from textual import events
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
+from textual.reactive import reactive
 from textual.widget import Widget
 
 from initscope.report import fmt
 from initscope.sim.activations import ACTIVATIONS
+from initscope.sim.arch import ARCHS
 from initscope.sim.config import (
-    ARCHS,
     BIAS_MODES,
     BRANCHES,
     DISTRIBUTIONS,
@@ -56,7 +57,7 @@ def _arch(*names: str) -> Callable[[Config], bool]:
 
 
 FIELDS: list[Field] = [
-    Field("arch", "Network", choices=ARCHS),
+    Field("arch", "Network", choices=tuple(ARCHS)),
     Field("branch", "  branch", choices=BRANCHES, visible=_arch("residual")),
     Field("time_steps", "  steps", integer=True, visible=_arch("rnn"),
           ladder=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)),
@@ -90,6 +91,7 @@ FIELDS: list[Field] = [
           ladder=(1, 2, 8, 32, 100, 256, 500, 1000, 2000, 4096, 8192)),
     Field("input_dist", "Input", choices=INPUT_DISTS),
     Field("dtype", "Dtype", choices=DTYPES),
+    Field("memory_limit", "Memory GiB", ladder=(0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)),
 ]
 FIELDS_BY_NAME = {f.name: f for f in FIELDS}
 
@@ -104,6 +106,8 @@ def show_value(cfg: Config, name: str) -> str:
         return ",".join(map(str, cfg.width))
     if name == "init_steps" and cfg.init_steps < 0:
         return "all"
+    if name == "memory_limit" and cfg.memory_limit == 0:
+        return "auto"
     value = current(cfg, name)
     if name == "gain" and abs(value - 5 / 3) < 1e-12:
         return "5/3"
@@ -134,6 +138,17 @@ def as_config_value(name: str, value):
 class Selector(Widget, can_focus=True):
     """One field: `label  ‹ value ›`. Left/right step, Enter types an exact value."""
 
+    DEFAULT_CSS = """
+    Selector {
+        height: 1;
+        width: 1fr;
+    }
+    Selector:focus {
+        background: $primary 25%;
+        text-style: bold;
+    }
+    """
+
     BINDINGS = [
         Binding("left,minus", "step(-1)", "previous", show=False),
         Binding("right,plus,equals_sign", "step(1)", "next", show=False),
@@ -154,7 +169,7 @@ class Selector(Widget, can_focus=True):
             self.field = field
 
     def __init__(self, spec: Field, cfg: Config) -> None:
-        super().__init__(id=f"sel-{spec.name}", classes="selector")
+        super().__init__(id=f"sel-{spec.name}")
         self.spec = spec
         self.cfg = cfg
         self.tooltip = f"{spec.label.strip()}: left/right to step, Enter to type a value"
@@ -192,23 +207,36 @@ class Selector(Widget, can_focus=True):
 class SelectorPane(VerticalScroll, can_focus=False):
     """All selectors, top to bottom; up/down move between them."""
 
+    DEFAULT_CSS = """
+    SelectorPane {
+        width: 34;
+        min-width: 24;
+        border: round $panel-lighten-2;
+        border-title-color: $accent;
+        padding: 0 1;
+        scrollbar-size-vertical: 1;
+    }
+    """
+
     BINDINGS = [
         Binding("up,k", "app.focus_previous", "previous field", show=False),
         Binding("down,j", "app.focus_next", "next field", show=False),
     ]
 
-    def __init__(self, cfg: Config) -> None:
-        super().__init__(id="selectors")
-        self.cfg = cfg
+    config: reactive[Config] = reactive(Config, always_update=True, init=False)
+    """The config the selectors show (set by the screen after every change)."""
+
+    def __init__(self, cfg: Config, id: str | None = "selectors") -> None:
+        super().__init__(id=id)
+        self.set_reactive(SelectorPane.config, cfg)
         self.border_title = "Experiment"
 
     def compose(self):
         for spec in FIELDS:
-            selector = Selector(spec, self.cfg)
-            selector.display = spec.visible(self.cfg)
+            selector = Selector(spec, self.config)
+            selector.display = spec.visible(self.config)
             yield selector
 
-    def show(self, cfg: Config) -> None:
-        self.cfg = cfg
+    def watch_config(self, cfg: Config) -> None:
         for selector in self.query(Selector):
             selector.show(cfg)

@@ -6,6 +6,7 @@ import math
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
 from textual.widgets import Label, Sparkline
 
 from initscope.report import fmt
@@ -38,9 +39,46 @@ def ends(values: list[float | None]) -> str:
     return f"{fmt(present[0], 3)}→{fmt(present[-1], 3)}"
 
 
+def spark_css(row: str) -> str:
+    """The look of a row of sparklines: label, measured, theory, end values."""
+    return f"""
+    {row} {{
+        height: 1;
+    }}
+    {row} > .spark-label {{
+        width: 14;
+        color: $text-muted;
+    }}
+    {row} > .spark {{
+        width: 1fr;
+        margin: 0 1 0 0;
+    }}
+    {row} > .spark.measured > .sparkline--max-color {{
+        color: $sparkline-measured;
+    }}
+    {row} > .spark.measured > .sparkline--min-color {{
+        color: $sparkline-measured 40%;
+    }}
+    {row} > .spark.theory > .sparkline--max-color {{
+        color: $sparkline-theory;
+    }}
+    {row} > .spark.theory > .sparkline--min-color {{
+        color: $sparkline-theory 40%;
+    }}
+    {row} > .spark-ends {{
+        width: auto;
+        max-width: 40;
+    }}
+    """
+
+
 class SparklineRow(Horizontal):
+    """One labelled row: measured values, optionally the theory's, and their ends."""
+
+    DEFAULT_CSS = spark_css("SparklineRow")
+
     def __init__(self, row_id: str, label: str, with_theory: bool) -> None:
-        super().__init__(id=row_id, classes="spark-row")
+        super().__init__(classes=f"spark-row {row_id}")
         self.label = label
         self.with_theory = with_theory
 
@@ -55,7 +93,19 @@ class SparklineRow(Horizontal):
 class SparklinePanel(Vertical):
     """Four rows: activation mean and std, gradient mean and std, across layers."""
 
-    def __init__(self, id: str = "sparklines") -> None:
+    DEFAULT_CSS = """
+    SparklinePanel {
+        height: auto;
+        border: round $panel-lighten-2;
+        border-title-color: $accent;
+    }
+    """
+
+    data: reactive[dict] = reactive(dict, always_update=True, init=False)
+    """`data[row id]` = (measured values, theory values or None), one per row of the
+    network, as plain lists (row ids: act-mean, act-std, grad-mean, grad-std)."""
+
+    def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
         self.border_title = "Across layers: measured | theory (std rows: log10 scale)"
 
@@ -63,10 +113,9 @@ class SparklinePanel(Vertical):
         for row_id, label, theory, log in ROWS:
             yield SparklineRow(row_id, f"{label}{' log' if log else ''}", theory)
 
-    def show(self, series: dict[str, tuple[list, list | None]]) -> None:
-        """`series[row id]` = (measured values, theory values or None), one per layer."""
+    def watch_data(self, series: dict[str, tuple[list, list | None]]) -> None:
         for row_id, _, _, log in ROWS:
-            row = self.query_one(f"#{row_id}", SparklineRow)
+            row = self.query_one(f".{row_id}", SparklineRow)
             measured, theory = series.get(row_id, ([], None))
             row.query_one(".measured", Sparkline).data = clean(measured, log)
             text = ends(measured)

@@ -10,20 +10,41 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import ScrollableContainer
 from textual.content import Content
+from textual.reactive import reactive
 from textual.widgets import Static
 
 
 class LayerTable(ScrollableContainer):
     """Header line and one line per layer, plain aligned text."""
 
-    def __init__(self, id: str = "table") -> None:
+    DEFAULT_CSS = """
+    LayerTable {
+        height: 12;
+        min-height: 5;
+        border: round $panel-lighten-2;
+        border-title-color: $accent;
+        scrollbar-size: 1 1;
+    }
+    LayerTable:focus {
+        background: $boost;
+    }
+    LayerTable > .table-body {
+        width: auto;
+        text-wrap: nowrap;
+    }
+    """
+
+    text: reactive[Content] = reactive(Content, always_update=True, init=False)
+    """The whole table, header first, as one preformatted text."""
+
+    def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
         self.border_title = "Per layer"
 
     def compose(self) -> ComposeResult:
         yield Static(classes="table-body")
 
-    def show(self, text: Content) -> None:
+    def watch_text(self, text: Content) -> None:
         self.query_one(".table-body", Static).update(text)
 
     def lines(self) -> list[str]:

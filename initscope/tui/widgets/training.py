@@ -3,13 +3,16 @@ activation std over the steps. Shown once training has started."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
 from textual.widgets import Label, Sparkline, Static
 
 from initscope.report import fmt
 from initscope.sim.training import TrainStep
-from initscope.tui.widgets.sparklines import clean
+from initscope.tui.widgets.sparklines import clean, spark_css
 
 MAX_LAYER_ROWS = 4
 METER = "·▁▂▃▄▅▆▇█"
@@ -32,7 +35,20 @@ def symmetry_meter(step: TrainStep, widths: list[int]) -> str:
     return "".join(cells)[:60] + tail
 
 
+@dataclass(frozen=True)
+class TrainingView:
+    """What the panel shows: a head line, every step's record, the layer widths (for
+    the meter) and which layers get a row of their own (0-based)."""
+
+    head: str = ""
+    history: list[TrainStep] = field(default_factory=list)
+    widths: list[int] = field(default_factory=list)
+    layers: list[int] = field(default_factory=list)
+
+
 class TrainingRow(Horizontal):
+    DEFAULT_CSS = spark_css("TrainingRow")
+
     def __init__(self, label: str, row_id: str) -> None:
         super().__init__(id=row_id, classes="spark-row")
         self.label = label
@@ -46,23 +62,48 @@ class TrainingRow(Horizontal):
 class TrainingPanel(Vertical):
     """Hidden until the first training step arrives."""
 
-    def __init__(self) -> None:
-        super().__init__(id="training")
+    DEFAULT_CSS = """
+    TrainingPanel {
+        height: auto;
+        border: round $panel-lighten-2;
+        border-title-color: $accent;
+    }
+    TrainingPanel #train-head {
+        height: 1;
+        color: $text-accent;
+    }
+    TrainingPanel #train-meter {
+        height: 1;
+        width: 1fr;
+    }
+    TrainingPanel > .meter-row {
+        height: 1;
+    }
+    TrainingPanel > .meter-row > .spark-label {
+        width: 14;
+        color: $text-muted;
+    }
+    """
+
+    data: reactive[TrainingView] = reactive(TrainingView, always_update=True, init=False)
+    """The records to show; an empty history hides the panel."""
+
+    def __init__(self, id: str | None = "training") -> None:
+        super().__init__(id=id)
         self.border_title = "Training"
         self.display = False
 
     def compose(self) -> ComposeResult:
         yield Static("", id="train-head")
         yield TrainingRow("loss", "train-loss")
-        with Horizontal(classes="spark-row"):
+        with Horizontal(classes="meter-row"):
             yield Label("distinct", classes="spark-label")
             yield Static("", id="train-meter")
         for i in range(MAX_LAYER_ROWS):
             yield TrainingRow("", f"train-layer-{i}")
 
-    def show(self, head: str, history: list[TrainStep], widths: list[int],
-             layers: list[int]) -> None:
-        """`layers`: 0-based indices whose std-over-steps rows to show."""
+    def watch_data(self, view: TrainingView) -> None:
+        head, history, widths, layers = view.head, view.history, view.widths, view.layers
         self.display = bool(history)
         if not history:
             return

@@ -1,0 +1,94 @@
+"""The training session: one network trained from one config, its records, and the
+worker that steps it.
+
+`Trainer.run` is the only training loop; the worker passes it the worker's cancel
+event and a callback that keeps the records and, a few times a second, posts the
+statistics of the current weights. A failure raises out of the worker, and the
+screen that started it hears of it by the worker's group ("train").
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from functools import partial
+
+from textual.dom import DOMNode
+from textual.message import Message
+from textual.worker import Worker, get_current_worker
+
+from initscope.sim import Cancelled, Config, Simulator
+from initscope.sim.training import MAX_STEPS, Trainer, TrainStep
+from initscope.tui.display import Display, build_display
+from initscope.tui.workers import forget_when_done
+
+TRAIN_POST_SECONDS = 0.25  # how often training shows its progress
+TRAIN_GROUP = "train"
+
+
+class TrainingSession:
+    """The network being trained and its records. Only the training worker touches
+    `trainer` and `history`, under `lock` (a cancelled worker may still be finishing
+    a step when the next one starts)."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.trainer: Trainer | None = None
+        self.history: list[TrainStep] = []
+        self.lock = threading.Lock()
+
+
+class TrainingProgress(Message):
+    """Training moved on: the statistics of the current weights, and every step's
+    record so far. A newer one replaces one still queued."""
+
+    def __init__(self, session: TrainingSession, display: Display, history: list[TrainStep],
+                 stopped_by: Worker | None) -> None:
+        super().__init__()
+        self.session = session  # which network: a reset starts a new one
+        self.display = display
+        self.history = history
+        self.stopped_by = stopped_by  # the worker that is done (paused, stepped, diverged)
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, TrainingProgress) and message.stopped_by is None
+
+
+def start_training(node: DOMNode, session: TrainingSession, sim: Simulator,
+                   steps: int | None) -> Worker:
+    """Take `steps` steps (None: until cancelled or diverged) in a worker of `node`'s,
+    replacing any training worker it has running."""
+    return node.run_worker(forget_when_done(partial(_train, node, session, sim, steps)),
+                           thread=True, exclusive=True, group=TRAIN_GROUP,
+                           name=TRAIN_GROUP, exit_on_error=False)
+
+
+def _train(node: DOMNode, session: TrainingSession, sim: Simulator, steps: int | None) -> None:
+    worker = get_current_worker()
+    with session.lock:
+        if session.trainer is None:
+            session.trainer = Trainer(session.cfg, draws=sim.draws)
+        last_post = time.perf_counter()
+
+        def on_step(record: TrainStep) -> None:
+            nonlocal last_post
+            session.history.append(record)
+            if time.perf_counter() - last_post >= TRAIN_POST_SECONDS:
+                _post(node, session, sim, None)
+                last_post = time.perf_counter()
+
+        try:
+            session.trainer.run(steps or MAX_STEPS, cancel=worker.cancelled_event,
+                                on_step=on_step, stop_on_divergence=True)
+        except Cancelled:
+            pass  # paused: show where it stopped
+        _post(node, session, sim, worker)
+
+
+def _post(node: DOMNode, session: TrainingSession, sim: Simulator,
+          stopped_by: Worker | None) -> None:
+    trainer = session.trainer
+    result = sim.run_weights(session.cfg, trainer.weights, trainer.biases,
+                             step=trainer.steps_done)
+    node.post_message(TrainingProgress(session, build_display(result), list(session.history),
+                                       stopped_by))
