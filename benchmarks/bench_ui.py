@@ -23,6 +23,8 @@ from textual import events  # noqa: E402
 
 from initscope.sim import Config  # noqa: E402
 from initscope.tui.app import InitScopeApp  # noqa: E402
+from tests.tui.helpers import main as main_screen  # noqa: E402
+from tests.tui.helpers import pane  # noqa: E402
 
 CASES = {
     "course demo (depth 10)": Config(scheme="xavier_normal"),
@@ -56,14 +58,15 @@ async def measure(cfg: Config) -> dict:
         task = asyncio.create_task(probe())
         for i in range(PRESSES):
             key = "g" if i % 2 == 0 else "G"
-            before = app.config
+            before = pane(app).config
             start = time.perf_counter()
             event = events.Key(key, key)
             event.set_sender(app)
             app._driver.send_message(event)
-            await wait_until(lambda before=before: app.config != before and app.settled())
+            await wait_until(lambda before=before: pane(app).config != before
+                             and main_screen(app).settled())
             latencies.append(time.perf_counter() - start)
-            core_times.append(app.shown.result.seconds)
+            core_times.append(pane(app).shown.result.seconds)
             await asyncio.sleep(0.05)
         running = False
         await task

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from initscope.sim.config import Config
 from initscope.sim.budget import check_budget
+from initscope.sim.config import Config
 from initscope.sim.network import Simulator
 
 

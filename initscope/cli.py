@@ -294,7 +294,7 @@ def spectrum(
     import numpy as np
     from rich.console import Console
 
-    from initscope.tui.plots import histogram_text
+    from initscope.plots import histogram_text
 
     values = result.flat
     counts, edges = np.histogram(values, bins=40)

@@ -21,8 +21,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from initscope.sim.config import Config, ConfigError
 from initscope.sim.budget import runnable
+from initscope.sim.config import Config, ConfigError
 from initscope.sim.memory import MemoryBudgetError
 from initscope.views import VIEWS
 

@@ -5,7 +5,7 @@ import pytest
 from initscope.scenes import SceneError, builtin_scenes, load_scene, parse_scene
 from initscope.sim import Simulator
 from initscope.tui.app import InitScopeApp
-from tests.tui.helpers import core_rows, screen_rows, settle
+from tests.tui.helpers import core_rows, main, pane, screen_rows, settle
 
 EXPECTED = {"course_tour", "symmetry", "he_vs_xavier", "residual", "rnn", "check_the_notes"}
 
@@ -78,8 +78,8 @@ async def test_keys_step_through_a_scene():
                 await pilot.press(k)
             await settle(app, pilot)
             step = scene.steps[index]
-            assert app.scene_index == index and app.config == step.config
-            assert app.view == step.view
+            assert main(app).scene_index == index and pane(app).config == step.config
+            assert pane(app).view == step.view
             assert str(caption.render()) == step.caption
             assert f"step {index + 1} of 5" in caption.border_title
             assert screen_rows(app) == core_rows(step.config)
@@ -93,7 +93,8 @@ async def test_scene_step_with_training():
         await pilot.press("n")
         for _ in range(200):
             await pilot.pause(0.02)
-            if app.train_history and app.train_history[-1].step == 40 and not app.training:
+            history = main(app).shown_history
+            if history and history[-1].step == 40 and not main(app).training:
                 break
-        assert app.train_history[-1].step == 40
-        assert all(lay.distinct_units == 1 for lay in app.train_history[-1].layers)
+        assert main(app).shown_history[-1].step == 40
+        assert all(lay.distinct_units == 1 for lay in main(app).shown_history[-1].layers)

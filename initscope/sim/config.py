@@ -12,7 +12,6 @@ A leaf of the core: it imports nothing of initscope.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 
 MAX_DEPTH = 1000

@@ -21,9 +21,9 @@ import numpy as np
 
 from initscope.sim.activations import ACTIVATIONS, Activation
 from initscope.sim.config import Config
+from initscope.sim.gaussian import gaussian_moments
 from initscope.sim.result import Cancelled
 from initscope.sim.schemes import SCHEMES, bias_spec
-from initscope.sim.gaussian import gaussian_moments
 
 _Q_MAX = 1e12  # a length map past this has no fixed point: it grows for ever
 _PIECEWISE_LINEAR = ("relu", "leaky_relu", "linear")

@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from initscope.sim.activations import ACTIVATIONS
 from initscope.sim.config import Config
 
 # std of a standard normal cut at +-2; dividing by it restores the lost variance
@@ -83,8 +84,6 @@ def random_walk_gain(activation: str, n: int, slope: float) -> float:
         return math.sqrt(2.0) * math.exp(1.2 / (max(n, 6) - 2.4))
     if activation == "tanh":
         return 1.13
-    from initscope.sim.activations import ACTIVATIONS
-
     return ACTIVATIONS[activation].gain(slope)
 
 

@@ -17,12 +17,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from initscope.sim.activations import ACTIVATIONS
 from initscope.sim.config import Config
 from initscope.sim.gaussian import gaussian_moments
 from initscope.sim.schemes import SCHEMES, bias_spec
+
 
 @dataclass(frozen=True)
 class LayerTheory:

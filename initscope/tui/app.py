@@ -122,9 +122,8 @@ class InitScopeApp(App):
         if self._is_open(HelpScreen):
             return
         rows, seen = [], set()
-        for active in self.screen.active_bindings.values():
-            binding = active.binding
-            if binding.id and binding.id not in seen:
+        for binding in bindings_of(self) + bindings_of(self.screen):
+            if binding.id not in seen:
                 seen.add(binding.id)
                 rows.append((key_label(binding.key), binding.description, binding.id))
         rows.append(("ctrl+p", "command palette", ""))
@@ -138,6 +137,12 @@ class InitScopeApp(App):
 def key_label(key: str) -> str:
     """How a key is written on a keyboard: `[` for left_square_bracket."""
     return ",".join(KEY_NAMES.get(k, k) for k in key.split(","))
+
+
+def bindings_of(node: object) -> list[Binding]:
+    """The bindings with ids that a node's class and its bases declare."""
+    return [b for cls in type(node).__mro__ for b in cls.__dict__.get("BINDINGS", [])
+            if isinstance(b, Binding) and b.id]
 
 
 def binding_ids() -> set[str]:

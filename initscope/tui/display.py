@@ -194,9 +194,9 @@ def spectrum_content(request: PlotRequest) -> Content:
     """A histogram of the Jacobian's singular values, or why there is none."""
     import numpy as np
 
+    from initscope.plots import histogram_text
     from initscope.sim.config import ConfigError
     from initscope.sim.spectrum import spread
-    from initscope.tui.plots import histogram_text
 
     bar, axis = request.colors
     try:
@@ -219,7 +219,7 @@ def spectrum_content(request: PlotRequest) -> Content:
 def plot_texts(request: PlotRequest, cancelled=lambda: False) -> list[Content]:
     """Title and histogram of every requested layer, as ready-to-draw Content (or,
     in the phase view, the diagram, which stops with Cancelled once `cancelled()`)."""
-    from initscope.tui.plots import histogram_text
+    from initscope.plots import histogram_text
 
     if request.view == "phase":
         return [phase_content(request, cancelled)]

@@ -14,7 +14,7 @@ from initscope.sim import Config
 from initscope.sim.budget import estimate
 from initscope.tui.app import InitScopeApp
 from tests.hardening.terminal import seconds_to_quit
-from tests.tui.helpers import SMALL, burst, core_rows, screen_rows, settle
+from tests.tui.helpers import SMALL, burst, core_rows, main, pane, screen_rows, settle
 
 STORM_KEYS = int(os.environ.get("INITSCOPE_STORM_KEYS", "2000"))
 KEYS = ["s", "S", "a", "A", "left_square_bracket", "right_square_bracket", "g", "G", "b", "r",
@@ -78,7 +78,7 @@ async def test_a_storm_of_keys_and_resizes(monkeypatch, tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
         refused = []
-        propose = app.propose
+        propose = main(app).propose
 
         def counting_propose(**changes) -> bool:
             applied = propose(**changes)
@@ -86,7 +86,7 @@ async def test_a_storm_of_keys_and_resizes(monkeypatch, tmp_path):
                 refused.append(changes)
             return applied
 
-        app.propose = counting_propose
+        main(app).propose = counting_propose
         await burst(app, KEYS)  # every key once: first-use imports and caches
         await _calm(app, pilot)
         assert not _busy_threads()
@@ -100,11 +100,11 @@ async def test_a_storm_of_keys_and_resizes(monkeypatch, tmp_path):
                     await pilot.pause(0.01)
                 await _calm(app, pilot)
                 traced.append(await _traced_bytes(pilot))
-                needed.append(estimate(app.config).total)
+                needed.append(estimate(pane(app).config).total)
         finally:
             tracemalloc.stop()
-        assert app.shown.config == app.config
-        assert screen_rows(app) == core_rows(app.config)
+        assert pane(app).shown.config == pane(app).config
+        assert screen_rows(app) == core_rows(pane(app).config)
         mib = [round(t / 2**20, 1) for t in traced]
         print(f"storm: {STORM_KEYS} keys, {len(refused)} changes refused, traced memory "
               f"{mib} MiB, estimates {[round(n / 2**20, 1) for n in needed]} MiB")
@@ -130,9 +130,9 @@ async def test_a_storm_inside_a_scene():
         await burst(app, [rng.choice(["n", "p", "pagedown", "pageup", "v", "x"])
                           for _ in range(300)])
         await settle(app, pilot, rounds=400)
-        assert app.config == scene.steps[app.scene_index].config or app.config.hist_range \
-            != scene.steps[app.scene_index].config.hist_range
-        assert screen_rows(app) == core_rows(app.config)
+        # `x` is a display setting now: the config stays the scene step's
+        assert pane(app).config == scene.steps[main(app).scene_index].config
+        assert screen_rows(app) == core_rows(pane(app).config)
 
 
 async def test_quit_mid_run_is_prompt():
@@ -178,7 +178,7 @@ async def test_dialogs_opened_and_closed_faster_than_they_draw():
             await pilot.pause(0.2)
         await _calm(app, pilot)
         assert len(app.screen_stack) == 1
-        assert screen_rows(app) == core_rows(app.config)
+        assert screen_rows(app) == core_rows(pane(app).config)
 
 
 async def test_paging_the_palette_while_its_hits_arrive():
@@ -195,4 +195,4 @@ async def test_paging_the_palette_while_its_hits_arrive():
             await pilot.pause(0.05)
         await _calm(app, pilot)
         assert len(app.screen_stack) == 1
-        assert screen_rows(app) == core_rows(app.config)
+        assert screen_rows(app) == core_rows(pane(app).config)

@@ -4,23 +4,36 @@ from __future__ import annotations
 
 from textual.worker import WorkerCancelled
 
+from initscope.report import table_cells
 from initscope.sim import Config, Simulator
 from initscope.tui.app import InitScopeApp
-from initscope.report import table_cells
+from initscope.tui.scope.main import MainScreen
+from initscope.tui.scope.pane import ScopePane
 from initscope.tui.widgets.table import LayerTable
 
 SMALL = Config(depth=6, width=(64,), inputs=32, batch=128)
 
 
-async def settle(app: InitScopeApp, pilot, rounds: int = 50) -> None:
-    """Wait for workers, and the messages they post, until the screen is current."""
+def main(app: InitScopeApp) -> MainScreen:
+    """The main screen, whatever is on top of it."""
+    return app.screen_stack[0] if isinstance(app.screen_stack[0], MainScreen) else app.start
+
+
+def pane(app: InitScopeApp) -> ScopePane:
+    """The main screen's scope pane."""
+    return main(app).pane
+
+
+async def settle(app: InitScopeApp, pilot, rounds: int = 50, screen=None) -> None:
+    """Wait for workers, and the messages they post, until the screen (default: the
+    main screen) shows its current configs."""
     for _ in range(rounds):
         try:
             await app.workers.wait_for_complete()
         except WorkerCancelled:
             pass  # superseded by a newer worker: that is the point of exclusive workers
         await pilot.pause()
-        if app.settled() and not app.workers:
+        if (screen or main(app)).settled() and not app.workers:
             return
     raise AssertionError("the app did not settle on the current config")
 

@@ -11,18 +11,22 @@ from initscope.sim import Config, Simulator
 from initscope.sim.budget import estimate
 from initscope.sim.memory import budget_bytes
 from initscope.tui.app import InitScopeApp
-from initscope.tui.display import DIAGRAM_VIEWS, VIEWS, plot_title
+from initscope.tui.display import DIAGRAM_VIEWS, plot_title
+from initscope.tui.scope.editing import ScopeScreen
+from initscope.tui.scope.main import MainScreen
 from initscope.tui.screens import EditScreen, HelpScreen
+from initscope.tui.widgets.histograms import HistogramGrid
 from initscope.tui.widgets.sparklines import SparklinePanel
 from initscope.tui.widgets.table import LayerTable
-from tests.tui.helpers import SMALL, burst, core_rows, plot_titles, screen_rows, settle
+from initscope.views import VIEWS
+from tests.tui.helpers import SMALL, burst, core_rows, main, pane, plot_titles, screen_rows, settle
 
 
 async def test_starts_on_the_course_demo():
     app = InitScopeApp()
     async with app.run_test(size=(160, 50)) as pilot:
         await settle(app, pilot)
-        assert app.config == Config()
+        assert pane(app).config == Config()
         assert screen_rows(app) == core_rows(Config())
         status = str(app.query_one("#status").render())
         assert "activations collapse toward 0" in status and "forward + backward in" in status
@@ -37,7 +41,7 @@ async def test_starts_on_the_course_demo():
     ("right_square_bracket", "depth", 10), ("left_square_bracket", "depth", 5),
     ("right_curly_bracket", "width", (100,)), ("left_curly_bracket", "width", (32,)),
     ("g", "gain", 1.1), ("G", "gain", 0.9),
-    ("b", "bias", "zeros"), ("r", "seed", 1), ("x", "hist_range", "layer"),
+    ("b", "bias", "zeros"), ("r", "seed", 1),
 ])
 async def test_each_key_changes_its_field_and_the_screen_follows(key, field, expect):
     app = InitScopeApp(SMALL)
@@ -45,9 +49,9 @@ async def test_each_key_changes_its_field_and_the_screen_follows(key, field, exp
         await settle(app, pilot)
         await pilot.press(key)
         await settle(app, pilot)
-        assert getattr(app.config, field) == expect
-        assert app.config == SMALL.replace(**{field: expect})
-        assert screen_rows(app) == core_rows(app.config)
+        assert getattr(pane(app).config, field) == expect
+        assert pane(app).config == SMALL.replace(**{field: expect})
+        assert screen_rows(app) == core_rows(pane(app).config)
 
 
 async def test_selectors_work_by_keys_alone():
@@ -57,16 +61,16 @@ async def test_selectors_work_by_keys_alone():
         assert app.focused.id == "sel-scheme"
         await pilot.press("right")  # scheme: normal -> uniform
         await settle(app, pilot)
-        assert app.config.scheme == "uniform"
+        assert pane(app).config.scheme == "uniform"
         await pilot.press("down", "right")  # the bound selector now follows the scheme
         await settle(app, pilot)
-        assert app.focused.id == "sel-bound" and app.config.bound == 0.1
+        assert app.focused.id == "sel-bound" and pane(app).config.bound == 0.1
         await pilot.press("enter")
         assert isinstance(app.screen, EditScreen)
         await pilot.press(*"0.25", "enter")
         await settle(app, pilot)
-        assert app.config.bound == 0.25
-        assert screen_rows(app) == core_rows(app.config)
+        assert pane(app).config.bound == 0.25
+        assert screen_rows(app) == core_rows(pane(app).config)
 
 
 async def test_a_bad_typed_value_changes_nothing():
@@ -78,7 +82,7 @@ async def test_a_bad_typed_value_changes_nothing():
                              ("abc", "Depth needs a number, not 'abc'")):
             await pilot.press("enter", *text, "enter")
             await settle(app, pilot)
-            assert app.config == SMALL
+            assert pane(app).config == SMALL
             assert reason in str(app.query_one("#status").render())
 
 
@@ -91,11 +95,12 @@ async def test_a_config_over_the_memory_budget_is_refused():
             await pilot.press("right_curly_bracket")
             await settle(app, pilot)
         # the widths that fit were taken; the first one that does not was refused
-        assert app.config.width > start.width
-        assert estimate(app.config).total <= budget_bytes(app.config)
+        assert pane(app).config.width > start.width
+        assert estimate(pane(app).config).total <= budget_bytes(pane(app).config)
         status = str(app.query_one("#status").render())
-        assert "limit 20.5 MiB" in status and "lower the width" in status
-        assert screen_rows(app) == core_rows(app.config)
+        assert "memory budget of 20.5 MiB" in status and "lower the width" in status
+        assert "Memory GiB field" in status  # the app's own way to raise it
+        assert screen_rows(app) == core_rows(pane(app).config)
 
 
 @pytest.mark.parametrize("preset", [p for p in PRESETS if p.key], ids=lambda p: p.name)
@@ -106,7 +111,7 @@ async def test_preset_keys(preset):
         await pilot.press(preset.key)
         await settle(app, pilot)
         expected = preset.apply(SMALL.replace(scheme="orthogonal", activation="selu", gain=2.0))
-        assert app.config == expected
+        assert pane(app).config == expected
         assert screen_rows(app) == core_rows(expected)
 
 
@@ -118,7 +123,7 @@ async def test_views_cycle_and_show_their_quantity():
         for view in VIEWS[1:] + VIEWS[:1]:
             await pilot.press("v")
             await settle(app, pilot)
-            assert app.view == view
+            assert pane(app).view == view
             if view not in DIAGRAM_VIEWS:
                 assert plot_titles(app)[0] == plot_title(result, 0, view).plain
 
@@ -141,8 +146,11 @@ async def test_help_screen_lists_every_binding():
         await settle(app, pilot)
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
-        listed = {description for _, description in app.screen.rows}
+        listed = {description for _, description, _ in app.screen.rows}
+        ids = {binding_id for _, _, binding_id in app.screen.rows}
         assert {b.description for b in app.BINDINGS} <= listed
+        assert {b.description for b in MainScreen.BINDINGS} <= listed
+        assert {b.id for b in ScopeScreen.BINDINGS} <= ids  # ids for the user's keymap
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 
@@ -152,12 +160,12 @@ async def test_command_palette_runs_initscope_commands():
     async with app.run_test(size=(160, 50)) as pilot:
         await settle(app, pilot)
         for query, check in [
-            ("Scheme: he_normal", lambda: app.config.scheme == "he_normal"),
-            ("Activation: gelu", lambda: app.config.activation == "gelu"),
-            ("View: Weight gradients", lambda: app.view == "weight_gradient"),
+            ("Scheme: he_normal", lambda: pane(app).config.scheme == "he_normal"),
+            ("Activation: gelu", lambda: pane(app).config.activation == "gelu"),
+            ("View: Weight gradients", lambda: pane(app).view == "weight_gradient"),
             ("Theme: projector", lambda: app.theme == "projector"),
-            ("Preset 5", lambda: app.config.scheme == "he_normal"
-             and app.config.activation == "relu"),
+            ("Preset 5", lambda: pane(app).config.scheme == "he_normal"
+             and pane(app).config.activation == "relu"),
         ]:
             await pilot.press("ctrl+p")
             await pilot.press(*query)
@@ -165,7 +173,7 @@ async def test_command_palette_runs_initscope_commands():
             await pilot.press("enter")
             await settle(app, pilot)
             assert check(), query
-        assert screen_rows(app) == core_rows(app.config)
+        assert screen_rows(app) == core_rows(pane(app).config)
 
 
 async def test_enter_pressed_thrice_on_a_palette_command_runs_it_once():
@@ -178,8 +186,8 @@ async def test_enter_pressed_thrice_on_a_palette_command_runs_it_once():
         await burst(app, ["enter", "enter", "enter"])
         await settle(app, pilot)
         assert len(app.screen_stack) == 1
-        assert app.config.scheme == "lecun_normal" and app.config.activation == "tanh"
-        assert screen_rows(app) == core_rows(app.config)
+        assert pane(app).config.scheme == "lecun_normal" and pane(app).config.activation == "tanh"
+        assert screen_rows(app) == core_rows(pane(app).config)
 
 
 async def test_a_resize_behind_a_dialog_reaches_the_main_screen():
@@ -201,12 +209,12 @@ async def test_theme_switching_recolors_the_plots():
     app = InitScopeApp(SMALL)
     async with app.run_test(size=(160, 50)) as pilot:
         await settle(app, pilot)
-        before = app.plot_request.colors
+        before = pane(app).plot_request.colors
         app.theme = "initscope-light"
         await pilot.pause()
         await settle(app, pilot)
-        assert app.plot_request.colors != before
-        assert app.plot_request.colors[0] == "#005a9c"
+        assert pane(app).plot_request.colors != before
+        assert pane(app).plot_request.colors[0] == "#005a9c"
         await pilot.press("t")
         await settle(app, pilot)
         assert app.theme != "initscope-light"
@@ -218,7 +226,7 @@ async def test_sparklines_carry_the_core_numbers():
         await settle(app, pilot)
         from textual.widgets import Sparkline
         result = Simulator().run(SMALL)
-        spark = app.query_one(SparklinePanel).query_one("#act-std").query_one(".measured",
+        spark = app.query_one(SparklinePanel).query_one(".act-std").query_one(".measured",
                                                                             Sparkline)
         import math
         expected = [math.log10(float(f"{lay.activation.std:.3g}")) for lay in result.layers]
@@ -236,8 +244,8 @@ async def test_a_burst_of_random_keys_ends_on_the_last_config():
         await settle(app, pilot)
         await burst(app, [rng.choice(keys) for _ in range(200)] + ["R"])
         await settle(app, pilot, rounds=200)
-        assert screen_rows(app) == core_rows(app.config)
-        assert app.shown.config == app.config
+        assert screen_rows(app) == core_rows(pane(app).config)
+        assert pane(app).shown.config == pane(app).config
 
 
 async def test_quit_key_exits_mid_run():
@@ -255,19 +263,19 @@ async def test_phase_view_and_moving_the_marker():
     app = InitScopeApp(SMALL.replace(scheme="lecun_normal"))
     async with app.run_test(size=(140, 45)) as pilot:
         await settle(app, pilot)
-        while app.view != "phase":
+        while pane(app).view != "phase":
             await pilot.press("v")
         await settle(app, pilot)
-        assert not app.query_one("#histograms").display
-        assert app.query_one("#phase-view").display
+        assert not app.query_one(HistogramGrid).display
+        assert app.query_one(".diagram").display
         await pilot.press("shift+right", "shift+up")
         await settle(app, pilot)
-        sw2, sb2 = config_sigmas(app.config)
+        sw2, sb2 = config_sigmas(pane(app).config)
         assert sw2 == pytest.approx(1.1) and sb2 == pytest.approx(0.02)
         point = phase_point(ACTIVATIONS["tanh"], sw2, sb2)
-        shown = str(app.query_one("#phase-view").render())
+        shown = str(app.query_one(".diagram").render())
         assert f"χ1 = {point.chi_1:.3g} ({point.phase})" in shown
-        assert screen_rows(app) == core_rows(app.config)  # the numbers followed
+        assert screen_rows(app) == core_rows(pane(app).config)  # the numbers followed
 
 
 async def test_on_a_short_terminal_the_phase_diagram_gets_the_room():
@@ -275,33 +283,33 @@ async def test_on_a_short_terminal_the_phase_diagram_gets_the_room():
     app = InitScopeApp(SMALL)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
-        while app.view != "phase":
+        while pane(app).view != "phase":
             await pilot.press("v")
         await settle(app, pilot)
-        panel = app.query_one("#phase-view")
+        panel = app.query_one(".diagram")
         assert not app.query_one(SparklinePanel).display
         assert not app.query_one(LayerTable).display
         lines = str(panel.render()).splitlines()
         assert len(lines) <= panel.content_size.height  # legend and notes included
         assert "shift+" in lines[-1]
-        while app.view in DIAGRAM_VIEWS:  # the histograms again: the rest comes back
+        while pane(app).view in DIAGRAM_VIEWS:  # the histograms again: the rest comes back
             await pilot.press("v")
         await settle(app, pilot)
         assert app.query_one(SparklinePanel).display and app.query_one(LayerTable).display
-        assert screen_rows(app) == core_rows(app.config)
+        assert screen_rows(app) == core_rows(pane(app).config)
 
 
 async def test_stepping_through_a_data_dependent_init():
     app = InitScopeApp(SMALL.replace(scheme="lsuv", depth=3))
     async with app.run_test(size=(140, 45)) as pilot:
         await settle(app, pilot)
-        assert app.config.init_steps == -1
+        assert pane(app).config.init_steps == -1
         seen = []
         for _ in range(5):
             await pilot.press("i")
             await settle(app, pilot)
-            seen.append(app.config.init_steps)
-            assert screen_rows(app) == core_rows(app.config)
+            seen.append(pane(app).config.init_steps)
+            assert screen_rows(app) == core_rows(pane(app).config)
         assert seen == [0, 1, 2, 3, -1]
         assert "init iteration" in str(app.query_one("#status").render())
 
@@ -317,11 +325,11 @@ async def test_architecture_views(arch, prefix):
         await pilot.pause(0.3)
         await pilot.press("enter")
         await settle(app, pilot)
-        assert app.config.arch == arch
+        assert pane(app).config.arch == arch
         titles = plot_titles(app)
         assert titles and all(t.startswith(prefix) for t in titles)
-        assert screen_rows(app) == core_rows(app.config)
-        assert len(screen_rows(app)) == app.config.row_count()
+        assert screen_rows(app) == core_rows(pane(app).config)
+        assert len(screen_rows(app)) == pane(app).config.row_count()
 
 
 async def test_spectrum_view():
@@ -330,15 +338,15 @@ async def test_spectrum_view():
     app = InitScopeApp(SMALL.replace(scheme="orthogonal", activation="linear", inputs=64))
     async with app.run_test(size=(140, 45)) as pilot:
         await settle(app, pilot)
-        while app.view != "spectrum":
+        while pane(app).view != "spectrum":
             await pilot.press("v")
         await settle(app, pilot)
-        shown = str(app.query_one("#phase-view").render())
-        data = jacobian_spectrum(app.config).to_dict()
+        shown = str(app.query_one(".diagram").render())
+        data = jacobian_spectrum(pane(app).config).to_dict()
         assert "mean square 1 " in shown and data["mean_squared"] == pytest.approx(1.0)
         await pilot.press("s")  # another scheme: the spectrum follows
         await settle(app, pilot)
-        assert "singular values" in str(app.query_one("#phase-view").render())
+        assert "singular values" in str(app.query_one(".diagram").render())
 
 
 async def test_code_dialog_and_share_string():
@@ -352,7 +360,7 @@ async def test_code_dialog_and_share_string():
         assert isinstance(app.screen, CodeScreen)
         assert "kaiming" in app.screen.snippets["pytorch"] or \
             "normal_" in app.screen.snippets["pytorch"]
-        assert decode(app.screen.snippets["share"]) == app.config
+        assert decode(app.screen.snippets["share"]) == pane(app).config
         await pilot.press("y")
         assert app.clipboard == app.screen.snippets["share"]
         await pilot.press("escape")
@@ -377,7 +385,8 @@ async def test_export_writes_svg_csv_and_json(tmp_path, monkeypatch):
 
 
 async def test_compare_sides_share_draws_and_keys_change_the_active_side():
-    from initscope.tui.compare import CompareScreen, parse_overrides
+    from initscope.sim.parse import parse_overrides
+    from initscope.tui.scope.compare import CompareScreen
 
     a = parse_overrides("scheme=xavier_normal", SMALL.replace(activation="relu"))
     b = parse_overrides("scheme=he_normal", SMALL.replace(activation="relu"))
@@ -393,7 +402,7 @@ async def test_compare_sides_share_draws_and_keys_change_the_active_side():
 
     def side_rows(screen, side):
         from initscope.tui.widgets.table import LayerTable
-        return [tuple(line.split()) for line in screen.query_one(f"#table-{side}",
+        return [tuple(line.split()) for line in screen.query_one(f"#pane-{side} LayerTable",
                                                                  LayerTable).lines()]
 
     async with app.run_test(size=(160, 45)) as pilot:
@@ -412,14 +421,103 @@ async def test_compare_sides_share_draws_and_keys_change_the_active_side():
             assert side_rows(screen, side) == core_rows(screen.sides[side])
         await pilot.press("escape")
         await settle(app, pilot)
-        assert app.config == screen.sides["B"]  # back to one network: the active side
+        assert pane(app).config == screen.sides["B"]  # back to one network: the active side
 
 
 def test_compare_overrides_are_checked():
     from initscope.sim import ConfigError
-    from initscope.tui.compare import parse_overrides
+    from initscope.sim.parse import parse_overrides
 
     assert parse_overrides("scheme=he_normal, gain=2, width=8", SMALL).gain == 2.0
-    for bad in ("scheme", "nope=1", "depth=x", "depth=0"):
+    for bad in ("scheme", "nope=1", "depth=x", "depth=0", "widths=3", "replace=1",
+                "to_dict=1", "__class__=x", "depth=8.5"):
         with pytest.raises(ConfigError):
             parse_overrides(bad, SMALL)
+
+
+async def test_range_and_bins_change_the_screen_without_a_new_run():
+    app = InitScopeApp(SMALL.replace(depth=3))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(app, pilot)
+        runs, config = pane(app).runs_started, pane(app).config
+        before = [str(p.render()) for p in app.query("HistogramPlot") if p.display]
+        await pilot.press("x")  # per-layer x-ranges
+        await settle(app, pilot)
+        assert not pane(app).shared_range
+        per_layer = [str(p.render()) for p in app.query("HistogramPlot") if p.display]
+        assert per_layer != before
+        await pilot.press("h", "h")  # 30 -> 50 -> 80 bins
+        await settle(app, pilot)
+        assert pane(app).bins == 80
+        assert "80 bins" in str(app.query_one(HistogramGrid).border_subtitle)
+        await pilot.press("H")
+        await settle(app, pilot)
+        assert pane(app).bins == 50
+        # the same config, the same run: only the kept samples were binned again
+        assert pane(app).runs_started == runs and pane(app).config is config
+        hists = pane(app).shown.result.histograms("activation", 50, shared=False)
+        assert len(hists[0].counts) == 50
+
+
+async def test_a_training_worker_that_raises_leaves_training_stopped_and_the_app_usable(
+        monkeypatch):
+    from initscope.sim.training import Trainer
+
+    def broken_step(self):
+        raise RuntimeError("the step broke")
+
+    monkeypatch.setattr(Trainer, "step", broken_step)
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("space")
+        for _ in range(200):
+            await pilot.pause(0.01)
+            if not main(app).training:
+                break
+        assert not main(app).training
+        head = str(app.query_one("#train-head").render())
+        assert "stopped: RuntimeError: the step broke" in head
+        assert "training stopped" in str(app.query_one("#status").render())
+        await pilot.press("a")  # still answers keys, and runs the core
+        await settle(app, pilot)
+        assert pane(app).config.activation == "sigmoid"
+        assert screen_rows(app) == core_rows(pane(app).config)
+
+
+async def test_user_keymap_rebinds_by_id_and_a_broken_one_is_named(tmp_path, monkeypatch):
+    folder = tmp_path / "initscope"
+    folder.mkdir()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    (folder / "keys.toml").write_text('scheme-up = "z"\n')
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("z")
+        await settle(app, pilot)
+        assert pane(app).config.scheme == "uniform"
+    (folder / "keys.toml").write_text('no-such-key = "z"\n')
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(app, pilot)
+        messages = [n.message for n in app._notifications]
+        assert any("keys.toml" in m and "no-such-key" in m for m in messages)
+        await pilot.press("s")  # the default keys still work
+        await settle(app, pilot)
+        assert pane(app).config.scheme == "uniform"
+
+
+async def test_every_architecture_in_the_registry_is_reachable_in_the_app():
+    from initscope.sim.arch import ARCHS
+
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(app, pilot)
+        app.query_one("#sel-arch").focus()
+        seen = []
+        for _ in ARCHS:
+            seen.append(pane(app).config.arch)
+            assert screen_rows(app) == core_rows(pane(app).config)
+            await pilot.press("right")
+            await settle(app, pilot)
+        assert seen == list(ARCHS)

@@ -8,7 +8,7 @@ from rich.style import Style
 
 from initscope.tui.app import InitScopeApp
 from initscope.tui.themes import builtin_theme_dir, load_themes, theme_from_toml
-from tests.tui.helpers import SMALL, settle
+from tests.tui.helpers import SMALL, pane, settle
 
 SHIPPED = {"initscope-dark", "initscope-light", "projector", "sixteen"}
 
@@ -55,7 +55,7 @@ async def test_user_themes_load_and_broken_ones_are_named(tmp_path, monkeypatch)
         assert "broken.toml" in messages[0] and "badcolor.toml" in messages[0]
         app.theme = "mine"
         await settle(app, pilot)
-        assert app.plot_request.colors[0] == "#ff8800"
+        assert pane(app).plot_request.colors[0] == "#ff8800"
 
 
 async def test_unknown_theme_name_falls_back(monkeypatch, tmp_path):
@@ -73,7 +73,7 @@ async def test_builtin_textual_themes_work_too(monkeypatch, tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
         assert app.theme == "nord"
-        assert app.plot_request.colors[0].startswith("#")
+        assert pane(app).plot_request.colors[0].startswith("#")
 
 
 async def test_every_available_theme_draws_the_plots(monkeypatch, tmp_path):
@@ -86,7 +86,7 @@ async def test_every_available_theme_draws_the_plots(monkeypatch, tmp_path):
         for name in sorted(app.available_themes):
             app.theme = name
             await settle(app, pilot)
-            bar, axis = app.plot_request.colors
+            bar, axis = pane(app).plot_request.colors
             Style.parse(f"{bar} on {axis}")  # what the plots are styled with
-            assert app.plots_key == app.plot_request.key(), name
+            assert pane(app).plots_key == pane(app).plot_request.key(), name
         assert app.theme == sorted(app.available_themes)[-1]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+from initscope.report import table_cells
 from initscope.sim import Config, Simulator
 from initscope.sim.training import Trainer
 from initscope.tui.app import InitScopeApp
-from initscope.report import table_cells
 from initscope.tui.widgets.training import TrainingPanel
-from tests.tui.helpers import SMALL, screen_rows, settle
+from tests.tui.helpers import SMALL, main, pane, screen_rows, settle
 
 CFG = SMALL.replace(scheme="lecun_normal", lr=0.05)
 
@@ -32,7 +32,7 @@ def expected_rows(cfg: Config, steps: int) -> list[tuple[str, ...]]:
 
 
 def shown_step(app) -> int:
-    return app.shown.result.step
+    return pane(app).shown.result.step
 
 
 async def test_start_pause_step_and_reset():
@@ -43,13 +43,13 @@ async def test_start_pause_step_and_reset():
         assert not panel.display
         await pilot.press("space")
         await wait_for(app, pilot, lambda: shown_step(app) >= 3)
-        assert app.training and panel.display
+        assert main(app).training and panel.display
         await pilot.press("space")  # pause
-        await wait_for(app, pilot, lambda: not app.training)
+        await wait_for(app, pilot, lambda: not main(app).training)
         await app.workers.wait_for_complete()
         await pilot.pause()
         paused_at = shown_step(app)
-        assert paused_at == len(app.train_state.history)  # the screen shows where it stopped
+        assert paused_at == len(main(app).session.history)  # the screen shows where it stopped
         await asyncio.sleep(0.3)
         await pilot.pause()
         assert shown_step(app) == paused_at  # paused means paused
@@ -73,8 +73,8 @@ async def test_changing_the_config_resets_training():
         await wait_for(app, pilot, lambda: shown_step(app) == 2)
         await pilot.press("a")  # another activation: a new network
         await settle(app, pilot)
-        assert app.config.activation != CFG.activation
-        assert shown_step(app) == 0 and not app.train_state.history
+        assert pane(app).config.activation != CFG.activation
+        assert shown_step(app) == 0 and not main(app).session.history
         assert not app.query_one(TrainingPanel).display
 
 

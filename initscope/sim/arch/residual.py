@@ -16,6 +16,7 @@ import threading
 
 import numpy as np
 
+from initscope.sim.activations import ACTIVATIONS
 from initscope.sim.arch.base import Arch, OnForward, RowRun, Workspace
 from initscope.sim.arch.common import check_single_width
 from initscope.sim.config import Config
@@ -24,7 +25,6 @@ from initscope.sim.layers import bias_vector, input_batch, upstream_gradient, we
 from initscope.sim.memory import Estimate, basis_transient, copies, samples_bytes
 from initscope.sim.result import LayerResult, RunResult
 from initscope.sim.schemes import NORMAL, SCHEMES, BiasSpec, WeightSpec, bias_spec
-from initscope.sim.activations import ACTIVATIONS
 from initscope.sim.theory import LayerTheory, theory_applies
 
 

@@ -50,16 +50,21 @@ class MainScreen(ScopeScreen):
                 tooltip="save an SVG screenshot and the numbers as CSV and JSON"),
         Binding("C", "compare", "Compare", id="action-compare", show=False,
                 tooltip="A | B: two configs side by side on the same draws"),
+        # priority: the page keys page the plots even while a selector has the focus
         Binding("pagedown", "page(1)", "Next layers", id="action-page-down", show=False,
-                tooltip="next page of layer histograms (in a scene: the next step)"),
+                priority=True, tooltip="next page of layer histograms (in a scene: the next "
+                                       "step)"),
         Binding("pageup", "page(-1)", "Previous layers", id="action-page-up", show=False,
-                tooltip="previous page of layer histograms (in a scene: the previous step)"),
+                priority=True, tooltip="previous page of layer histograms (in a scene: the "
+                                       "previous step)"),
         Binding("n", "scene_step(1)", "Next scene step", id="action-scene-next", show=False,
                 tooltip="scenes: the next step"),
         Binding("p", "scene_step(-1)", "Previous scene step", id="action-scene-back",
                 show=False, tooltip="scenes: the previous step"),
-        Binding("ctrl+home", "jump(False)", "First layers", id="action-first", show=False),
-        Binding("ctrl+end", "jump(True)", "Last layers", id="action-last", show=False),
+        Binding("ctrl+home", "jump(False)", "First layers", id="action-first", show=False,
+                priority=True),
+        Binding("ctrl+end", "jump(True)", "Last layers", id="action-last", show=False,
+                priority=True),
     ]
 
     def __init__(self, config: Config, *, scene: Scene | None = None,
@@ -81,6 +86,11 @@ class MainScreen(ScopeScreen):
     @property
     def active_pane(self) -> ScopePane:
         return self.pane
+
+    @property
+    def shown_history(self) -> list:
+        """The training records on screen (empty before the first step)."""
+        return self.query_one(TrainingPanel).data.history
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -195,6 +205,9 @@ class MainScreen(ScopeScreen):
     def _show_training(self, history: list | None = None) -> None:
         panel = self.query_one(TrainingPanel)
         history = history if history is not None else panel.data.history
+        if not history and self._train_failure is None:
+            panel.data = TrainingView()  # nothing to show before the first step
+            return
         cfg = self.pane.config
         last = history[-1] if history else None
         if self._train_failure is not None and not self.training:
@@ -242,12 +255,12 @@ class MainScreen(ScopeScreen):
         caption.border_subtitle = "n / p (PageDown / PageUp) to move"
         caption.update(step.caption)
         self.set_view(step.view)
-        self._stop_training(reset=True)
         if step.config != self.pane.config:
             self.pane.config = step.config
             self.query_one(SelectorPane).config = step.config
         else:
             self.pane.rerun()
+        self._stop_training(reset=True)  # a new session, for the step's config
         if step.train:
             self._start_training(step.train)
 

@@ -144,6 +144,7 @@ class ScopePane(Widget):
         self._apply_view()
 
     def watch_bins(self) -> None:
+        self._titles()
         self.request_plots()
 
     def watch_shared_range(self) -> None:

@@ -104,11 +104,13 @@ class TrainingPanel(Vertical):
 
     def watch_data(self, view: TrainingView) -> None:
         head, history, widths, layers = view.head, view.history, view.widths, view.layers
-        self.display = bool(history)
+        self.display = bool(history or head)  # a failure before the first step: its head
+        self.query_one("#train-head", Static).update(head)
+        for row in self.query(".meter-row, TrainingRow"):
+            row.display = bool(history)
         if not history:
             return
         last = history[-1]
-        self.query_one("#train-head", Static).update(head)
         losses = [s.loss for s in history]
         loss_row = self.query_one("#train-loss", TrainingRow)
         loss_row.query_one(Sparkline).data = clean(losses)

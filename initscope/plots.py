@@ -1,4 +1,5 @@
-"""Histogram text, drawn with plotext: the only module that imports it.
+"""Histogram text, drawn with plotext: the only module that imports it (the app and the
+CLI both draw with it).
 
 Each plot has its own plotext figure object (the module-level figure is shared
 and not thread-safe), built off the UI thread and cached by everything it depends

@@ -1,0 +1,1 @@
+"""Scope panes and the screens built of them: main, compare, editing, training."""
