@@ -7,12 +7,15 @@ changes the gain is sent (as a terminal would send it, without waiting), and the
 clock stops when every visible histogram, the table and the sparklines show the new
 config's complete numbers. Meanwhile a probe task asks the event loop to wake it
 every 5 ms; how late it wakes is the stall a person would feel as a frozen screen.
+Each case runs twice: on a quiet machine, and beside a CPU-bound process (one busy
+core of two, as on a shared lab machine).
 """
 
 from __future__ import annotations
 
 import asyncio
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,7 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from textual import events  # noqa: E402
 
-from initscope.sim import Config  # noqa: E402
+import initscope.tui.scope.main as main_module  # noqa: E402
+from initscope.sim import Config, Simulator  # noqa: E402
+from initscope.sim.remote import shared_simulator  # noqa: E402
 from initscope.tui.app import InitScopeApp  # noqa: E402
 from tests.tui.helpers import main as main_screen  # noqa: E402
 from tests.tui.helpers import pane  # noqa: E402
@@ -42,11 +47,16 @@ async def wait_until(condition, timeout: float = 60.0) -> None:
         await asyncio.sleep(0.0005)
 
 
-async def measure(cfg: Config) -> dict:
+async def measure(cfg: Config, in_process: bool = False) -> dict:
+    """`in_process`: the core in a thread of the app's process instead of its worker
+    process, for a comparison in the same run."""
+    if in_process:
+        main_module.shared_simulator = Simulator
     app = InitScopeApp(cfg, timings=False)
+    main_module.shared_simulator = shared_simulator
     latencies, core_times, lags = [], [], []
     async with app.run_test(size=(160, 50)):
-        await wait_until(app.settled)
+        await wait_until(lambda: main_screen(app).settled())
         running = True
 
         async def probe() -> None:
@@ -75,16 +85,34 @@ async def measure(cfg: Config) -> dict:
         "core run ms": 1000 * statistics.median(core_times),
         "overhead ms": 1000 * statistics.median(a - b for a, b in zip(latencies, core_times)),
         "longest stall ms": 1000 * max(lags),
+        "p99 stall ms": 1000 * statistics.quantiles(lags, n=100)[-1],
     }
 
 
+def busy_process() -> subprocess.Popen:
+    """A process that keeps one core busy until it is killed."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
 def main() -> None:
-    print("| case | key to screen | core run | overhead | longest stall |")
-    print("|---|---:|---:|---:|---:|")
-    for name, cfg in CASES.items():
-        r = asyncio.run(measure(cfg))
-        print(f"| {name} | {r['key to screen ms']:.0f} ms | {r['core run ms']:.0f} ms "
-              f"| {r['overhead ms']:.0f} ms | {r['longest stall ms']:.0f} ms |")
+    print("| case | beside | core runs in | key to screen | core run | overhead "
+          "| longest stall | p99 stall |")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
+    for busy in (False, True):
+        for name, cfg in CASES.items():
+            for in_process in (True, False):
+                other = busy_process() if busy else None
+                try:
+                    r = asyncio.run(measure(cfg, in_process))
+                finally:
+                    if other is not None:
+                        other.kill()
+                        other.wait()
+                where = "a thread" if in_process else "its process"
+                print(f"| {name} | {'a busy process' if busy else 'nothing'} | {where} "
+                      f"| {r['key to screen ms']:.0f} ms | {r['core run ms']:.0f} ms "
+                      f"| {r['overhead ms']:.0f} ms | {r['longest stall ms']:.0f} ms "
+                      f"| {r['p99 stall ms']:.0f} ms |")
 
 
 if __name__ == "__main__":

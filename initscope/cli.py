@@ -192,6 +192,9 @@ def leave_now(code: int) -> NoReturn:
     instant, and the interpreter's exit would wait for a long layer to end, or hang in
     OpenBLAS's exit handler when a matmul was cut short. The terminal is restored by
     now, and nothing else is left to write."""
+    from initscope.sim.remote import close_shared
+
+    close_shared()  # the core's worker process holds the draws: end it now
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

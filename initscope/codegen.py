@@ -14,7 +14,6 @@ import math
 from initscope.sim.config import Config
 from initscope.sim.schemes import SCHEMES, random_walk_gain
 
-FRAMEWORKS = ("pytorch", "keras", "jax")
 _KERAS_DIST = {"normal": "untruncated_normal", "uniform": "uniform",
                "truncated_normal": "truncated_normal"}
 

@@ -15,7 +15,6 @@ is refused with its name and the line at fault.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass
@@ -24,10 +23,10 @@ from pathlib import Path
 from initscope.sim.budget import runnable
 from initscope.sim.config import Config, ConfigError
 from initscope.sim.memory import MemoryBudgetError
+from initscope.sim.parse import config_from
 from initscope.views import VIEWS
 
 BUILTIN_DIR = Path(__file__).parent / "scenes"
-FIELDS = {f.name for f in dataclasses.fields(Config)}
 
 
 class SceneError(ValueError):
@@ -59,16 +58,8 @@ def _step_lines(text: str) -> list[int]:
 
 
 def _config(values: dict) -> Config:
-    unknown = set(values) - FIELDS
-    if unknown:
-        raise ConfigError(f"unknown option {sorted(unknown)[0]!r}")
-    if "width" in values:
-        width = values["width"]
-        values = {**values, "width": tuple(width) if isinstance(width, list) else (width,)}
-    try:
-        return runnable(Config(**values))
-    except TypeError as e:
-        raise ConfigError(str(e)) from None
+    """The step's config: the parser every source of config text uses, and the budget."""
+    return runnable(config_from(values))
 
 
 def parse_scene(text: str, name: str) -> Scene:

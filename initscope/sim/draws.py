@@ -58,12 +58,6 @@ class DrawCache:
         self._stds: dict[tuple, float] = {}
         self._lock = threading.Lock()
 
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def nbytes(self) -> int:
-        return sum(a.nbytes for a in self._items.values())
-
     def keep_only(self, keys: set[tuple]) -> None:
         """Drop every cached draw whose key is not in `keys`."""
         with self._lock:

@@ -30,7 +30,6 @@ class Display:
     """A result and everything derived from it for the screen."""
 
     result: RunResult
-    table: list[tuple[str, ...]]
     table_text: Content
     series: dict[str, tuple[list, list | None]]
     summary: str
@@ -122,7 +121,7 @@ def summary_line(result: RunResult) -> str:
 
 def build_display(result: RunResult) -> Display:
     table = table_cells(result)  # the CLI's cells, the same on screen
-    return Display(result, table, table_text(table), sparkline_series(result),
+    return Display(result, table_text(table), sparkline_series(result),
                    summary_line(result))
 
 

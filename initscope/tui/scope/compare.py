@@ -15,7 +15,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
-from initscope.sim import Config, Simulator
+from initscope.sim import Config
+from initscope.sim.remote import AnySimulator, shared_simulator
 from initscope.tui.scope.editing import ScopeScreen
 from initscope.tui.scope.pane import ScopePane
 from initscope.tui.widgets.footer import KeyFooter
@@ -62,10 +63,10 @@ class CompareScreen(ScopeScreen):
         Binding("pageup", "page(-1)", "Previous layers", id="compare-page-up", show=False),
     ]
 
-    def __init__(self, a: Config, b: Config, sim: Simulator | None = None,
+    def __init__(self, a: Config, b: Config, sim: AnySimulator | None = None,
                  view: str = "activation") -> None:
         super().__init__()
-        sim = sim or Simulator()
+        sim = sim or shared_simulator()
         view = view if view in HISTOGRAM_VIEWS else "activation"
         self.panes = {side: ScopePane(cfg, sim, view=view, id=f"pane-{side}")
                       for side, cfg in zip(SIDES, (a, b))}

@@ -19,8 +19,9 @@ from textual.worker import Worker, WorkerState
 
 from initscope.report import fmt, render_report
 from initscope.scenes import Scene
-from initscope.sim import Config, Simulator
+from initscope.sim import Config
 from initscope.sim.arch import ARCHS
+from initscope.sim.remote import shared_simulator
 from initscope.tui.scope.compare import CompareScreen
 from initscope.tui.scope.editing import ScopeScreen
 from initscope.tui.scope.pane import ScopePane
@@ -73,7 +74,7 @@ class MainScreen(ScopeScreen):
         self.scene = scene
         self.scene_index = 0
         self.compare_start = compare
-        self.sim = Simulator()
+        self.sim = shared_simulator()  # the core in its own process
         first = scene.steps[0] if scene is not None else None
         self.pane = ScopePane(first.config if first else config, self.sim,
                               view=first.view if first else "activation", timings=timings,

@@ -20,9 +20,10 @@ from textual.widget import Widget
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
-from initscope.sim import Cancelled, Config, ConfigError, MemoryBudgetError, Simulator
+from initscope.sim import Cancelled, Config, ConfigError, MemoryBudgetError
 from initscope.sim.arch import ARCHS
 from initscope.sim.budget import runnable
+from initscope.sim.remote import AnySimulator
 from initscope.sim.stats import DEFAULT_BINS
 from initscope.tui.display import (
     DIAGRAM_VIEWS,
@@ -89,7 +90,7 @@ class ScopePane(Widget):
             super().__init__()
             self.pane, self.error = pane, error
 
-    def __init__(self, config: Config, sim: Simulator, *, view: str = "activation",
+    def __init__(self, config: Config, sim: AnySimulator, *, view: str = "activation",
                  timings: bool = True, id: str | None = None) -> None:
         """`sim` may be shared with other panes: same seed, same draws. `timings=False`
         keeps run times off the summary (for snapshot tests)."""

@@ -17,7 +17,8 @@ from textual.dom import DOMNode
 from textual.message import Message
 from textual.worker import Worker, get_current_worker
 
-from initscope.sim import Cancelled, Config, Simulator
+from initscope.sim import Cancelled, Config
+from initscope.sim.remote import AnySimulator
 from initscope.sim.training import MAX_STEPS, Trainer, TrainStep
 from initscope.tui.display import Display, build_display
 from initscope.tui.workers import forget_when_done
@@ -54,7 +55,7 @@ class TrainingProgress(Message):
         return isinstance(message, TrainingProgress) and message.stopped_by is None
 
 
-def start_training(node: DOMNode, session: TrainingSession, sim: Simulator,
+def start_training(node: DOMNode, session: TrainingSession, sim: AnySimulator,
                    steps: int | None) -> Worker:
     """Take `steps` steps (None: until cancelled or diverged) in a worker of `node`'s,
     replacing any training worker it has running."""
@@ -63,7 +64,7 @@ def start_training(node: DOMNode, session: TrainingSession, sim: Simulator,
                            name=TRAIN_GROUP, exit_on_error=False)
 
 
-def _train(node: DOMNode, session: TrainingSession, sim: Simulator, steps: int | None) -> None:
+def _train(node: DOMNode, session: TrainingSession, sim: AnySimulator, steps: int | None) -> None:
     worker = get_current_worker()
     with session.lock:
         if session.trainer is None:
@@ -85,7 +86,7 @@ def _train(node: DOMNode, session: TrainingSession, sim: Simulator, steps: int |
         _post(node, session, sim, worker)
 
 
-def _post(node: DOMNode, session: TrainingSession, sim: Simulator,
+def _post(node: DOMNode, session: TrainingSession, sim: AnySimulator,
           stopped_by: Worker | None) -> None:
     trainer = session.trainer
     result = sim.run_weights(session.cfg, trainer.weights, trainer.biases,
