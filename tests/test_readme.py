@@ -6,20 +6,25 @@ from initscope.cli import app
 from initscope.sim.activations import ACTIVATIONS
 from initscope.sim.schemes import SCHEMES
 from initscope.tui.app import InitScopeApp
+from initscope.tui.scope.compare import CompareScreen
+from initscope.tui.scope.editing import ScopeScreen
+from initscope.tui.scope.main import MainScreen
 
 README = (Path(__file__).parents[1] / "README.md").read_text()
 KEY_NAMES = {"left_square_bracket": "[", "right_square_bracket": "]",
              "left_curly_bracket": "{", "right_curly_bracket": "}", "question_mark": "?",
              "pagedown": "PageDown", "pageup": "PageUp", "ctrl+home": "ctrl+Home",
              "ctrl+end": "ctrl+End", "full_stop": ".", "shift+right": "shift+Right",
-             "shift+left": "shift+Left", "shift+up": "shift+Up", "shift+down": "shift+Down"}
+             "shift+left": "shift+Left", "shift+up": "shift+Up", "shift+down": "shift+Down",
+             "escape": "Esc"}
 # keys bound in dialogs rather than the main screen are documented with them
 
 
 def test_every_key_is_documented():
-    for binding in InitScopeApp.BINDINGS:
-        key = KEY_NAMES.get(binding.key, binding.key)
-        assert f"`{key}`" in README, key
+    for owner in (InitScopeApp, ScopeScreen, MainScreen, CompareScreen):
+        for binding in owner.BINDINGS:
+            key = KEY_NAMES.get(binding.key, binding.key)
+            assert f"`{key}`" in README, key
 
 
 def test_every_command_scheme_and_activation_is_documented():

@@ -26,6 +26,13 @@ if TYPE_CHECKING:
 MEMORY_BUDGETS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 
+def actions_of(node) -> list[tuple[str, object, str]]:
+    """A node's own key actions (bindings with an `action-` id), as commands."""
+    return [(b.description, partial(node.run_action, b.action), b.tooltip)
+            for b in node.BINDINGS
+            if isinstance(b, Binding) and b.id and b.id.startswith("action-")]
+
+
 class _Listed(Provider):
     """A provider whose commands are (name, callback, help) triples, built fresh on
     each opening, so new themes and the screen's current state show up."""
@@ -52,11 +59,7 @@ class AppCommands(_Listed):
         app = self.app
         out = [(f"Theme: {name}", partial(setattr, app, "theme", name), "switch theme")
                for name in sorted(app.available_themes)]
-        for binding in app.BINDINGS:
-            if isinstance(binding, Binding) and binding.id and binding.id.startswith("action-"):
-                out.append((binding.description, partial(app.run_action, binding.action),
-                            binding.tooltip))
-        return out
+        return out + actions_of(app)
 
 
 class ScopeCommands(_Listed):
@@ -83,11 +86,7 @@ class ScopeCommands(_Listed):
             label = "auto (2 GiB or half the free memory)" if gib == 0 else f"{gib:g} GiB"
             out.append((f"Memory budget: {label}", partial(screen.propose, memory_limit=gib),
                         "how much memory one run may take"))
-        for binding in screen.BINDINGS:
-            if isinstance(binding, Binding) and binding.id and binding.id.startswith("action-"):
-                out.append((binding.description, partial(screen.run_action, binding.action),
-                            binding.tooltip))
-        return out
+        return out + actions_of(screen)
 
 
 class SteadyCommandPalette(CommandPalette):

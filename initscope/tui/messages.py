@@ -38,19 +38,3 @@ class PlotsReady(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, PlotsReady)
-
-
-class TrainingProgress(Message):
-    """Training moved on: the statistics of the current weights, and every step's
-    record so far. A newer one replaces one still queued."""
-
-    def __init__(self, state: object, display: Display, history: list,
-                 stopped_by: object | None) -> None:
-        super().__init__()
-        self.state = state  # which network: a reset starts a new one
-        self.display = display
-        self.history = history
-        self.stopped_by = stopped_by  # the worker that is done (paused, stepped, diverged)
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, TrainingProgress) and message.stopped_by is None

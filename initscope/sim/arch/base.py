@@ -95,3 +95,15 @@ class RowRun:
         result.phase = COMPLETE
         result.seconds = time.perf_counter() - self.start
         return result
+
+
+def fresh_draws_runner(run_class: type[RowRun]) -> Callable[..., RunResult]:
+    """The runner of an architecture that draws what it needs afresh each run (it
+    materializes its weights), freeing the draws of earlier runs first."""
+
+    def run(space: Workspace, cfg: Config, cancel: threading.Event | None = None,
+            on_forward: OnForward = None) -> RunResult:
+        space.draws.keep_only(set())
+        return run_class(space.draws, cfg, cancel, on_forward).execute()
+
+    return run

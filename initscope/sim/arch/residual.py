@@ -12,12 +12,11 @@ recursion through the block: Var x' = Var x + alpha^2 Var F.
 from __future__ import annotations
 
 import math
-import threading
 
 import numpy as np
 
 from initscope.sim.activations import ACTIVATIONS
-from initscope.sim.arch.base import Arch, OnForward, RowRun, Workspace
+from initscope.sim.arch.base import Arch, RowRun, fresh_draws_runner
 from initscope.sim.arch.common import check_single_width
 from initscope.sim.config import Config
 from initscope.sim.gaussian import gaussian_moments
@@ -69,12 +68,6 @@ def theory(cfg: Config) -> list[LayerTheory] | None:
         g2 = g2 + width * w1.std ** 2 * dz1
     out.reverse()
     return out
-
-
-def run(space: Workspace, cfg: Config, cancel: threading.Event | None = None,
-        on_forward: OnForward = None) -> RunResult:
-    space.draws.keep_only(set())  # these runs draw what they need afresh
-    return ResidualRun(space.draws, cfg, cancel, on_forward).execute()
 
 
 class ResidualRun(RowRun):
@@ -150,7 +143,7 @@ RESIDUAL = Arch(
     description="residual blocks x + F(x), F two dense layers; depth counts blocks",
     row_noun="blocks",
     row_prefix="B",
-    run=run,
+    run=fresh_draws_runner(ResidualRun),
     estimate=estimate,
     shape=lambda cfg: f"{cfg.depth} {cfg.branch} residual blocks",
     theory=theory,

@@ -10,12 +10,11 @@ recursion through time.
 from __future__ import annotations
 
 import math
-import threading
 
 import numpy as np
 
 from initscope.sim.activations import ACTIVATIONS
-from initscope.sim.arch.base import Arch, OnForward, RowRun, Workspace
+from initscope.sim.arch.base import Arch, RowRun, fresh_draws_runner
 from initscope.sim.arch.common import check_single_width
 from initscope.sim.config import Config
 from initscope.sim.gaussian import gaussian_moments
@@ -56,12 +55,6 @@ def theory(cfg: Config) -> list[LayerTheory] | None:
         g2 = n * w.std ** 2 * mom.dphi2 * g2
     out.reverse()
     return out
-
-
-def run(space: Workspace, cfg: Config, cancel: threading.Event | None = None,
-        on_forward: OnForward = None) -> RunResult:
-    space.draws.keep_only(set())  # these runs draw what they need afresh
-    return RecurrentRun(space.draws, cfg, cancel, on_forward).execute()
 
 
 class RecurrentRun(RowRun):
@@ -135,7 +128,7 @@ RNN = Arch(
     description="a recurrent net h_t = phi(h_{t-1} W + x_t U + b) over time_steps steps",
     row_noun="time steps",
     row_prefix="t",
-    run=run,
+    run=fresh_draws_runner(RecurrentRun),
     estimate=estimate,
     shape=lambda cfg: f"rnn over {cfg.time_steps} steps",
     theory=theory,
