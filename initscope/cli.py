@@ -44,6 +44,7 @@ class UsageProblem(Exception):
 MEMORY_HINT = " (or raise --memory-limit)"
 
 
+
 def refused(error: Exception) -> UsageProblem:
     """The core's one-line refusal, with the flag that changes it on the command line."""
     from initscope.sim import MemoryBudgetError
@@ -262,8 +263,8 @@ def phase(
 
     act = ACTIVATIONS[config.activation]
     grid = phase_grid(act, slope=config.slope)
-    sw2, sb2 = config_sigmas(config)
-    point = phase_point(act, sw2, sb2, config.slope)
+    sw2, sb2, mu = config_sigmas(config)
+    point = phase_point(act, sw2, sb2, config.slope, mu)
     if format == "json":
         _echo_json({**grid.to_dict(), "config": point.to_dict()})
         return
@@ -271,9 +272,12 @@ def phase(
 
     from initscope.phaseplot import phase_text
 
-    Console(highlight=False).print(phase_text(grid, (sw2, sb2)))
+    Console(highlight=False).print(phase_text(grid, (sw2, sb2 + mu * mu)))
     typer.echo(f"{config.activation}: sigma_w^2 = {sw2:.4g}, sigma_b^2 = {sb2:.4g}: "
                f"chi_1 = {point.chi_1:.4g} ({point.phase}), q* = {point.q_star:.4g}")
+    if point.approximate_position:
+        typer.echo(f"constant bias {mu:.4g}: drawn at sigma_b^2 = b^2; chi_1 and q* take it "
+                   "as a mean shift, exactly")
 
 
 @app.command()
@@ -362,13 +366,17 @@ def archs() -> None:
 @app.command()
 def schemes() -> None:
     """Every initialization scheme with its formula."""
+    from initscope.codegen import NAMING_NOTE
+    from initscope.sim.parse import FIELDS
     from initscope.sim.schemes import SCHEMES
 
     width = max(len(n) for n in SCHEMES)
     for s in SCHEMES.values():
-        params = f"  [{', '.join('--' + p for p in s.params)}]" if s.params else ""
-        typer.echo(f"{s.name:<{width}}  {s.formula}{params}")
-    typer.echo("every scheme: --gain multiplies the weights")
+        options = ", ".join(option_name(FIELDS[p]) for p in s.params)
+        typer.echo(f"{s.name:<{width}}  {s.formula}{f'  [{options}]' if options else ''}")
+    typer.echo("every scheme: --gain multiplies the weights (a negative gain flips their "
+               "sign)")
+    typer.echo(NAMING_NOTE)
 
 
 @app.command()

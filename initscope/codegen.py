@@ -3,8 +3,17 @@
 Every snippet sets up one dense layer (`fan_in` -> `fan_out`) the way initscope does.
 Schemes with a framework call use it; the rest are written with the framework's
 generic normal, uniform or variance-scaling initializers and the numbers spelled
-out. Keras and JAX name the distributions "untruncated_normal" (plain Gaussian) and
-"truncated_normal" (cut at 2 std, with the 0.8796 correction).
+out. The plain Gaussian is "untruncated_normal" in Keras' VarianceScaling and
+"normal" in jax.nn.initializers.variance_scaling, which accepts only
+"truncated_normal", "normal" and "uniform" (jax/_src/nn/initializers.py);
+"truncated_normal" (cut at 2 std, with the 0.8796 correction) is the same in both.
+
+initscope's lecun/xavier/he `_normal` schemes are untruncated, as PyTorch's
+functions of those names are; Keras' and JAX's functions of the same names are
+truncated, so the snippets spell out the untruncated distribution initscope drew.
+
+A negative gain flips the sign of every weight (the statistics of a symmetric
+scheme do not change): the snippets draw with |gain| and negate the weights.
 """
 
 from __future__ import annotations
@@ -12,10 +21,17 @@ from __future__ import annotations
 import math
 
 from initscope.sim.config import Config
-from initscope.sim.schemes import SCHEMES, random_walk_gain
+from initscope.sim.schemes import SCHEMES, he_factor, random_walk_gain
 
-_KERAS_DIST = {"normal": "untruncated_normal", "uniform": "uniform",
-               "truncated_normal": "truncated_normal"}
+NAMING_NOTE = ("lecun_normal, xavier_normal and he_normal are untruncated normals, as PyTorch's "
+               "functions of those names; Keras' and JAX's functions of the same names draw "
+               "truncated normals: for those, use variance_scaling with the truncated_normal "
+               "distribution (flax_dense is JAX's lecun_normal)")
+# initscope's distribution names -> Keras' and JAX's names for the same distribution
+KERAS_DIST = {"normal": "untruncated_normal", "uniform": "uniform",
+              "truncated_normal": "truncated_normal"}
+JAX_DIST = {"untruncated_normal": "normal", "uniform": "uniform",
+            "truncated_normal": "truncated_normal"}
 
 
 def _num(x: float) -> str:
@@ -23,7 +39,7 @@ def _num(x: float) -> str:
 
 
 def variance_scaling(cfg: Config, fan_in: int) -> tuple[float, str, str] | None:
-    """(scale, mode, distribution) in the Keras/JAX sense, or None if not expressible."""
+    """(scale, mode, distribution) in Keras' sense, or None if not expressible."""
     g2 = cfg.gain ** 2
     mode = cfg.mode if cfg.mode in ("fan_in", "fan_out") else "fan_in"
     table = {
@@ -32,9 +48,9 @@ def variance_scaling(cfg: Config, fan_in: int) -> tuple[float, str, str] | None:
         "xavier_normal": (g2, "fan_avg", "untruncated_normal"),
         "xavier_uniform": (g2, "fan_avg", "uniform"),
         "keras_dense": (g2, "fan_avg", "uniform"),
-        "he_normal": (2 * g2, mode, "untruncated_normal"),
-        "he_uniform": (2 * g2, mode, "uniform"),
-        "variance_scaling": (cfg.scale * g2, cfg.mode, _KERAS_DIST[cfg.distribution]),
+        "he_normal": (he_factor(cfg) * g2, mode, "untruncated_normal"),
+        "he_uniform": (he_factor(cfg) * g2, mode, "uniform"),
+        "variance_scaling": (cfg.scale * g2, cfg.mode, KERAS_DIST[cfg.distribution]),
         "flax_dense": (g2, "fan_in", "truncated_normal"),
         "torch_linear": (g2 / 3, "fan_in", "uniform"),
         "random_walk": (random_walk_gain(cfg.activation, fan_in, cfg.slope) ** 2 * g2,
@@ -54,7 +70,7 @@ def _bias_parts(cfg: Config, fan_in: int) -> tuple[str, float]:
 
 
 def pytorch(cfg: Config, fan_in: int, fan_out: int) -> str:
-    g = cfg.gain
+    g = abs(cfg.gain)  # a negative gain: drawn with |gain|, then negated below
     w = "layer.weight"
     lines = ["import math", "import torch", "from torch import nn", "",
              f"layer = nn.Linear({fan_in}, {fan_out})"]
@@ -91,6 +107,8 @@ def pytorch(cfg: Config, fan_in: int, fan_out: int) -> str:
             lines.append(f"nn.init.normal_({w}, mean=0.0, std={_num(std)})")
     else:
         return f"# {cfg.scheme} tunes the weights on a data batch: no fixed initializer"
+    if cfg.gain < 0:
+        lines.append(f"with torch.no_grad():\n    {w}.neg_()  # gain {_num(cfg.gain)}")
     rule, value = _bias_parts(cfg, fan_in)
     bias = {"zeros": "nn.init.zeros_(layer.bias)",
             "constant": f"nn.init.constant_(layer.bias, {_num(value)})",
@@ -102,7 +120,7 @@ def pytorch(cfg: Config, fan_in: int, fan_out: int) -> str:
 
 
 def _keras_init(cfg: Config, fan_in: int) -> str | None:
-    g = cfg.gain
+    g = abs(cfg.gain)  # a negative gain: drawn with |gain|, then negated
     simple = {
         "zeros": "keras.initializers.Zeros()",
         "constant": f"keras.initializers.Constant({_num(cfg.value * g)})",
@@ -130,15 +148,18 @@ def keras(cfg: Config, fan_in: int, fan_out: int) -> str:
             "constant": f"keras.initializers.Constant({_num(value)})",
             "normal": f"keras.initializers.RandomNormal(mean=0.0, stddev={_num(value)})",
             "uniform": f"keras.initializers.RandomUniform(-{_num(value)}, {_num(value)})"}[rule]
-    return "\n".join(["import keras", "",
-                      f"layer = keras.layers.Dense({fan_out},",
-                      f"    kernel_initializer={init},",
-                      f"    bias_initializer={bias})",
-                      f"layer.build(({fan_in},))"])
+    lines = ["import keras", "",
+             f"layer = keras.layers.Dense({fan_out},",
+             f"    kernel_initializer={init},",
+             f"    bias_initializer={bias})",
+             f"layer.build(({fan_in},))"]
+    if cfg.gain < 0:
+        lines.append(f"layer.kernel.assign(-layer.kernel)  # gain {_num(cfg.gain)}")
+    return "\n".join(lines)
 
 
 def jax(cfg: Config, fan_in: int, fan_out: int) -> str:
-    g = cfg.gain
+    g = abs(cfg.gain)  # a negative gain: drawn with |gain|, then negated
     simple = {
         "zeros": "init.zeros",
         "constant": f"init.constant({_num(cfg.value * g)})",
@@ -151,7 +172,7 @@ def jax(cfg: Config, fan_in: int, fan_out: int) -> str:
         kernel = simple[cfg.scheme]
     elif vs is not None:
         scale, mode, dist = vs
-        kernel = f'init.variance_scaling({_num(scale)}, "{mode}", "{dist}")'
+        kernel = f'init.variance_scaling({_num(scale)}, "{mode}", "{JAX_DIST[dist]}")'
     else:
         return f"# {cfg.scheme} tunes the weights on a data batch: no fixed initializer"
     rule, value = _bias_parts(cfg, fan_in)
@@ -166,6 +187,8 @@ def jax(cfg: Config, fan_in: int, fan_out: int) -> str:
     lines += ["key_w, key_b = jax.random.split(jax.random.key(0))",
               f"W = ({kernel})(key_w, ({fan_in}, {fan_out}))",
               f"b = ({bias})(key_b, ({fan_out},))"]
+    if cfg.gain < 0:
+        lines.append(f"W = -W  # gain {_num(cfg.gain)}")
     return "\n".join(lines)
 
 

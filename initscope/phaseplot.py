@@ -89,7 +89,10 @@ def phase_text(grid: PhaseGrid, marker: tuple[float, float] | None = None,
     text.append(" " * (label_w + 1) + "".join(axis_line).rstrip() + "  σw²\n", style=axis)
     legend = Text(" " * (label_w + 1), style=axis)
     legend.append("┃", style=Style(color=c["line"], bold=True))
-    legend.append(" critical line χ1 = 1   ", style=axis)
+    if grid.critical_note.startswith("critical line"):
+        legend.append(" critical line χ1 = 1   ", style=axis)
+    else:  # (leaky) ReLU: chi_1 = 1 on the line, but q* has no fixed point there
+        legend.append(" χ1 = 1; q* unbounded on (σb² > 0) and right of it   ", style=axis)
     legend.append("●", style=Style(color=c["marker"], bold=True))
     legend.append(" this config", style=axis)
     if marker is not None:

@@ -144,7 +144,7 @@ def test_phase_json_and_plot(capsys):
     assert len(data["chi_1"]) == len(data["sigma_b2"])
     assert len(data["chi_1"][0]) == len(data["sigma_w2"])
     first = data["critical_line"][0]
-    assert set(first) == {"sigma_b2", "sigma_w2"}
+    assert set(first) == {"sigma_b2", "sigma_w2", "fixed_point"} and first["fixed_point"]
     assert first["sigma_b2"] == 0 and first["sigma_w2"] == pytest.approx(1.0, rel=0.01)
     assert data["config"]["phase"] == "ordered"  # the course demo, N(0, 0.01^2)
     code, out, _ = call(capsys, "phase", "--preset", "he_relu", "--activation", "relu")

@@ -3,6 +3,8 @@
 import math
 import re
 
+import numpy as np
+
 import pytest
 
 from initscope.codegen import snippets
@@ -72,3 +74,119 @@ def test_data_dependent_schemes_say_why_there_is_no_snippet():
     for scheme in ("lsuv", "data_dependent"):
         for code in snippets(Config(scheme=scheme)).values():
             assert code.startswith("#") and "data batch" in code
+
+
+JAX_DISTRIBUTIONS = {"truncated_normal", "normal", "uniform"}  # what jax accepts
+KERAS_DISTRIBUTIONS = {"truncated_normal", "untruncated_normal", "uniform"}
+GAINS = [1.0, 0.5, -1.5]
+
+
+def _configs():
+    for scheme in FIXED + ["constant"]:
+        for gain in GAINS:
+            for dist in ("normal", "truncated_normal", "uniform"):
+                if dist != "normal" and scheme != "variance_scaling":
+                    continue
+                yield Config(scheme=scheme, gain=gain, distribution=dist, inputs=FI,
+                             width=(FO,), depth=1, activation="leaky_relu", slope=0.2)
+
+
+def _calls(code: str) -> list[tuple[str, list, dict]]:
+    """(dotted name, positional constants, keyword constants) of every call."""
+    import ast
+
+    def constant(node):
+        try:
+            return ast.literal_eval(node)
+        except ValueError:
+            return None
+
+    out = []
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Call):
+            out.append((ast.unparse(node.func), [constant(a) for a in node.args],
+                        {k.arg: constant(k.value) for k in node.keywords}))
+    return out
+
+
+@pytest.mark.parametrize("cfg", list(_configs()),
+                         ids=lambda c: f"{c.scheme}-{c.distribution}-g{c.gain:g}")
+def test_every_snippet_parses_and_names_what_its_framework_accepts(cfg):
+    code = snippets(cfg)
+    for framework, text in code.items():
+        calls = _calls(text)  # valid Python, or ast raises
+        for name, args, kwargs in calls:
+            if name == "init.variance_scaling":
+                assert args[2] in JAX_DISTRIBUTIONS, text
+            if name == "keras.initializers.VarianceScaling":
+                assert kwargs["distribution"] in KERAS_DISTRIBUTIONS, text
+            for value in [*args, *kwargs.values()]:
+                if name.endswith(("xavier_normal_", "xavier_uniform_", "orthogonal_",
+                                  "Orthogonal", "orthogonal")) and isinstance(value, float):
+                    assert value >= 0, f"{framework}: a negative gain reached {name}"
+        negations = text.count("neg_()") + text.count("-layer.kernel") + text.count("W = -W")
+        assert negations == (1 if cfg.gain < 0 else 0), text
+        assert "--" not in text.replace("# ", ""), text
+
+
+def test_negative_gain_flips_the_constant_and_keeps_the_spread():
+    cfg = Config(scheme="constant", value=0.2, gain=-1.5, inputs=FI, width=(FO,))
+    code = snippets(cfg)
+    assert "constant_(layer.weight, 0.3)" in code["pytorch"] and "neg_()" in code["pytorch"]
+    assert "W = -W" in code["jax"] and "assign(-layer.kernel)" in code["keras"]
+    flipped = Config(scheme="uniform", bound=0.05, gain=-1.0, inputs=FI, width=(FO,))
+    assert "uniform_(layer.weight, -0.05, 0.05)" in snippets(flipped)["pytorch"]
+
+
+def test_pytorch_snippets_run_and_draw_initscopes_distribution():
+    torch = pytest.importorskip("torch")
+    for cfg in _configs():
+        if cfg.scheme in ("zeros",):
+            continue
+        scope = {}
+        torch.manual_seed(0)
+        exec(snippets(cfg)["pytorch"], scope)  # noqa: S102 - our own generated code
+        w = scope["layer"].weight.detach().double().T  # (fan_in, fan_out) as initscope
+        spec = SCHEMES[cfg.scheme].weight_spec(cfg, FI, FO)
+        if cfg.scheme == "constant":
+            assert float(w.mean()) == pytest.approx(cfg.value * cfg.gain, rel=1e-6)
+            continue
+        n = w.numel()
+        # a sample std's relative standard error is at most sqrt(2 / n) for these
+        assert float(w.std()) == pytest.approx(spec.std, rel=5 * math.sqrt(2 / n))
+
+
+def test_jax_snippets_run_and_draw_initscopes_distribution():
+    pytest.importorskip("jax")
+    for cfg in _configs():
+        scope = {}
+        exec(snippets(cfg)["jax"], scope)  # noqa: S102 - our own generated code
+        w = np.asarray(scope["W"], dtype=np.float64)
+        assert w.shape == (FI, FO)
+        _check_draw(cfg, w)
+
+
+def _check_draw(cfg: Config, w: np.ndarray) -> None:
+    """A (fan_in, fan_out) draw has initscope's std (mean for constant), its support
+    for the bounded schemes, and the sign a negative gain gives."""
+    spec = SCHEMES[cfg.scheme].weight_spec(cfg, FI, FO)
+    if cfg.scheme in ("zeros", "constant"):
+        assert float(w.mean()) == pytest.approx(cfg.value * cfg.gain if cfg.scheme ==
+                                                "constant" else 0.0, abs=1e-6)
+        return
+    # a sample std's relative standard error is at most sqrt(2 / n) for these
+    assert float(w.std()) == pytest.approx(spec.std, rel=5 * math.sqrt(2 / w.size))
+    if spec.basis == "truncated_normal":
+        assert np.max(np.abs(w)) <= 2 * abs(spec.scale) * (1 + 1e-6)
+
+
+def test_keras_snippets_run(monkeypatch):
+    pytest.importorskip("jax")  # Keras' backend here: TensorFlow is not installed
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    pytest.importorskip("keras")
+    for cfg in _configs():
+        scope = {}
+        exec(snippets(cfg)["keras"], scope)  # noqa: S102 - our own generated code
+        w = np.asarray(scope["layer"].kernel, dtype=np.float64)
+        assert w.shape == (FI, FO)
+        _check_draw(cfg, w)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from initscope.sim.erf import erf
 from initscope.sim.gaussian import gaussian_moments
 
 SELU_LAMBDA = 1.0507009873554805
@@ -100,6 +101,30 @@ def _selu_d(z: Array | None, a: Array, out: Array, slope: float) -> None:
     np.copyto(out, SELU_LAMBDA, where=a > 0)
 
 
+def _gelu_erf(z: Array, out: Array, slope: float) -> None:
+    """GELU as PyTorch's and JAX's default (approximate=False): z Phi(z), with
+    Phi(z) = (1 + erf(z / sqrt 2)) / 2."""
+    np.multiply(z, z.dtype.type(1 / math.sqrt(2.0)), out=out)
+    out[...] = erf(out)
+    out += 1
+    out *= z
+    out *= 0.5
+
+
+def _gelu_erf_d(z: Array | None, a: Array, out: Array, slope: float) -> None:
+    """d/dz z Phi(z) = Phi(z) + z phi(z); Phi(z) = a / z comes from the forward pass
+    (1/2 at z = 0), so only the density is new work."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.divide(a, z, out=out)
+    out[z == 0] = 0.5
+    density = np.square(z)
+    density *= -0.5
+    np.exp(density, out=density)
+    density *= z.dtype.type(1 / math.sqrt(2.0 * math.pi))
+    density *= z
+    out += density
+
+
 def _gelu_inner(z: Array, out: Array) -> None:
     """out = tanh(c (z + 0.044715 z^3)), the tanh form of GELU."""
     np.multiply(z, z, out=out)
@@ -171,9 +196,15 @@ class Activation:
     derivative: Callable[[Array | None, Array, Array, float], None]
     derivative_needs_input: bool = False
     kink: bool = False  # derivative jumps at z = 0: quadrature splits there
-    can_die: bool = False  # ReLU family: a unit can be off on the whole batch
+    # a unit is dead when phi' = 0 on the whole batch: ReLU's negative side, and leaky
+    # ReLU's only at slope 0. ELU and SELU have phi' = exp(z) > 0 there: never dead.
+    zero_slope_side: bool = False
     saturation: tuple[float, float] | None = None  # outputs outside (lo, hi) are saturated
     torch_gain: Callable[[float], float] | None = None
+
+    def can_die(self, slope: float = 0.01) -> bool:
+        """Whether a unit can be dead: off, with zero derivative, on the whole batch."""
+        return self.zero_slope_side and (self.name != "leaky_relu" or slope == 0.0)
 
     def gain(self, slope: float = 0.01) -> float:
         """PyTorch's `calculate_gain` where it defines one; otherwise the gain that
@@ -210,23 +241,27 @@ ACTIVATIONS: dict[str, Activation] = {
         ),
         Activation(
             "relu", "phi(z) = max(z, 0)", _relu, _relu_d,
-            kink=True, can_die=True, torch_gain=lambda s: math.sqrt(2.0),
+            kink=True, zero_slope_side=True, torch_gain=lambda s: math.sqrt(2.0),
         ),
         Activation(
             "leaky_relu", "phi(z) = z if z > 0 else slope * z", _leaky, _leaky_d,
-            kink=True, can_die=True, torch_gain=lambda s: math.sqrt(2.0 / (1.0 + s * s)),
+            kink=True, zero_slope_side=True,
+            torch_gain=lambda s: math.sqrt(2.0 / (1.0 + s * s)),
         ),
         Activation(
-            "elu", "phi(z) = z if z > 0 else exp(z) - 1", _elu, _elu_d,
-            kink=True, can_die=True,
+            "elu", "phi(z) = z if z > 0 else exp(z) - 1", _elu, _elu_d, kink=True,
         ),
         Activation(
             "selu", "phi(z) = lambda * (z if z > 0 else alpha * (exp(z) - 1))",
-            _selu, _selu_d, kink=True, can_die=True, torch_gain=lambda s: 0.75,
+            _selu, _selu_d, kink=True, torch_gain=lambda s: 0.75,
         ),
         Activation(
-            "gelu", "phi(z) = z/2 * (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))",
-            _gelu, _gelu_d, derivative_needs_input=True,
+            "gelu", "phi(z) = z Phi(z) = z/2 * (1 + erf(z / sqrt 2)) (PyTorch's and JAX's "
+            "default, approximate=False)", _gelu_erf, _gelu_erf_d, derivative_needs_input=True,
+        ),
+        Activation(
+            "gelu_tanh", "phi(z) = z/2 * (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))) "
+            "(approximate='tanh')", _gelu, _gelu_d, derivative_needs_input=True,
         ),
         Activation(
             "silu", "phi(z) = z * sigmoid(z)", _silu, _silu_d, derivative_needs_input=True,

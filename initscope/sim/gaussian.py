@@ -37,7 +37,9 @@ class Moments:
 
 
 def _norm_cdf(t: float) -> float:
-    return 0.5 * (1.0 + math.erf(t / math.sqrt(2.0)))
+    """Phi(t) through erfc, accurate in relative terms far into the lower tail, where
+    1 + erf(t / sqrt 2) cancels to nothing (t < -6)."""
+    return 0.5 * math.erfc(-t / math.sqrt(2.0))
 
 
 def _norm_pdf(t: float) -> float:
@@ -48,7 +50,11 @@ def _relu_moments(mu: float, sd: float) -> tuple[float, float, float]:
     """E[relu(z)], E[relu(z)^2], P(z > 0) for z ~ N(mu, sd^2), sd > 0."""
     t = mu / sd
     cdf, pdf = _norm_cdf(t), _norm_pdf(t)
-    return mu * cdf + sd * pdf, (mu * mu + sd * sd) * cdf + mu * sd * pdf, cdf
+    # both moments are positive; far below 0 their terms nearly cancel, and rounding
+    # must not leave them negative
+    first = max(mu * cdf + sd * pdf, 0.0)
+    second = max((mu * mu + sd * sd) * cdf + mu * sd * pdf, 0.0)
+    return first, second, cdf
 
 
 @lru_cache(maxsize=1)

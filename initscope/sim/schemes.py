@@ -76,6 +76,15 @@ def fan(cfg: Config, fan_in: int, fan_out: int, modes: tuple[str, ...]) -> float
     return {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
 
 
+def he_factor(cfg: Config) -> float:
+    """The 2 of He init, or for leaky ReLU 2 / (1 + slope^2): PyTorch's kaiming_* with
+    a = slope and nonlinearity='leaky_relu' (gain^2 = 2 / (1 + a^2), torch.nn.init).
+    Keras' he_normal ignores the slope; that form is variance_scaling with scale 2."""
+    if cfg.activation == "leaky_relu":
+        return 2.0 / (1.0 + cfg.slope ** 2)
+    return 2.0
+
+
 def random_walk_gain(activation: str, n: int, slope: float) -> float:
     """Sussillo & Abbott (2014): the gain that keeps log |h| a fair random walk."""
     if activation == "linear":
@@ -127,19 +136,24 @@ SCHEMES: dict[str, Scheme] = {
         Scheme("normal", "W ~ N(0, std^2)", ("std",), lambda c, fi, fo: (NORMAL, c.std)),
         Scheme("uniform", "W ~ U(-bound, bound)", ("bound",),
                lambda c, fi, fo: (UNIFORM, c.bound)),
-        Scheme("lecun_normal", "W ~ N(0, 1/fan_in)", (),
+        Scheme("lecun_normal", "W ~ N(0, 1/fan_in) (untruncated)", (),
                lambda c, fi, fo: (NORMAL, math.sqrt(1.0 / fi))),
         Scheme("lecun_uniform", "W ~ U(-a, a), a = sqrt(3/fan_in)", (),
                lambda c, fi, fo: (UNIFORM, math.sqrt(3.0 / fi))),
-        Scheme("xavier_normal", "W ~ N(0, 2/(fan_in + fan_out))", (),
+        Scheme("xavier_normal", "W ~ N(0, 2/(fan_in + fan_out)) (untruncated)", (),
                lambda c, fi, fo: (NORMAL, math.sqrt(2.0 / (fi + fo)))),
         Scheme("xavier_uniform", "W ~ U(-a, a), a = sqrt(6/(fan_in + fan_out))", (),
                lambda c, fi, fo: (UNIFORM, math.sqrt(6.0 / (fi + fo)))),
-        Scheme("he_normal", "W ~ N(0, 2/fan), fan = fan_in or fan_out (mode)", ("mode",),
-               lambda c, fi, fo: (NORMAL, math.sqrt(2.0 / fan(c, fi, fo, ("fan_in", "fan_out"))))),
-        Scheme("he_uniform", "W ~ U(-a, a), a = sqrt(6/fan), fan = fan_in or fan_out (mode)",
+        Scheme("he_normal", "W ~ N(0, 2/fan) (untruncated), fan = fan_in or fan_out (mode); "
+               "leaky_relu: 2/((1 + slope^2) fan), as PyTorch's kaiming_normal_",
                ("mode",),
-               lambda c, fi, fo: (UNIFORM, math.sqrt(6.0 / fan(c, fi, fo, ("fan_in", "fan_out"))))),
+               lambda c, fi, fo: (NORMAL, math.sqrt(
+                   he_factor(c) / fan(c, fi, fo, ("fan_in", "fan_out"))))),
+        Scheme("he_uniform", "W ~ U(-a, a), a = sqrt(6/fan), fan = fan_in or fan_out (mode); "
+               "leaky_relu: a = sqrt(6/((1 + slope^2) fan)), as PyTorch's kaiming_uniform_",
+               ("mode",),
+               lambda c, fi, fo: (UNIFORM, math.sqrt(
+                   3.0 * he_factor(c) / fan(c, fi, fo, ("fan_in", "fan_out"))))),
         Scheme("variance_scaling",
                "Var(W) = scale/fan (mode: fan_in, fan_out, fan_avg); normal, uniform, or "
                "normal cut at +-2 std with std divided by 0.87962566",

@@ -242,7 +242,8 @@ class Trainer:
             w, w0 = self.weights[i], self.start[i]
             start_norm = float(np.linalg.norm(w0))
             moved = float(np.linalg.norm(w - w0))
-            dead = int(np.count_nonzero(hs[i].max(axis=0) <= 0)) if self.act.can_die else None
+            dead = (int(np.count_nonzero(hs[i].max(axis=0) <= 0))
+                    if self.act.can_die(self.cfg.slope) else None)
             out.append(LayerStep(
                 distinct_units=distinct_units(w, self.biases[i], self.rel_tol),
                 dead_units=dead,

@@ -160,12 +160,13 @@ def phase_content(request: PlotRequest, cancelled=lambda: False) -> Content:
     around = 6 if columns >= NARROW_COLUMNS else 8
     grid = phase_grid(act, columns=columns, rows=max(6, min(24, request.height - around)),
                       slope=cfg.slope, cancelled=cancelled)
-    sw2, sb2 = config_sigmas(cfg)
-    point = phase_point(act, sw2, sb2, cfg.slope)
+    sw2, sb2, mu = config_sigmas(cfg)
+    point = phase_point(act, sw2, sb2, cfg.slope, mu)
     bar, axis = request.colors
-    text = phase_text(grid, (sw2, sb2), {"ordered": bar, "axis": axis})
+    text = phase_text(grid, (sw2, sb2 + mu * mu), {"ordered": bar, "axis": axis})
+    shift = f" (bias {fmt(mu, 3)} as a mean shift; drawn at σb² = b²)" if mu else ""
     text.append(f"\n{'':7}{cfg.activation}: χ1 = {fmt(point.chi_1, 3)} ({point.phase}), "
-                f"q* = {fmt(point.q_star, 3)}, ξc = {fmt(point.xi_c, 3)} layers"
+                f"q* = {fmt(point.q_star, 3)}, ξc = {fmt(point.xi_c, 3)} layers{shift}"
                 f"\n{'':7}shift+←/→ σw², shift+↑/↓ σb²", style=axis)
     return Content.from_rich_text(text)
 

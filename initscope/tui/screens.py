@@ -12,6 +12,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+from initscope.codegen import NAMING_NOTE
+
 Result = TypeVar("Result")
 
 
@@ -135,6 +137,7 @@ class CodeScreen(Dialog[None]):
         with VerticalScroll(id="code-box", classes="dialog-box") as box:
             box.border_title = "Copy as code"
             box.border_subtitle = "1 PyTorch · 2 Keras · 3 JAX · y share string · Esc closes"
+            yield Static(Text(NAMING_NOTE, style="italic"), classes="code-note")
             for key, name in (("1", "pytorch"), ("2", "keras"), ("3", "jax")):
                 yield Label(f"{key}  {name}", classes="code-title")
                 yield Static(Text(self.snippets[name]), classes="code-body")

@@ -73,7 +73,7 @@ def test_measurement_at_criticality_follows_the_prediction(activation, sb2):
     cfg = Config(scheme="lecun_normal", gain=math.sqrt(sw2), activation=activation,
                  bias="normal" if sb2 else "zeros", bias_value=math.sqrt(sb2),
                  depth=8, width=(1000,), inputs=1000, batch=1000)
-    assert mf.config_sigmas(cfg) == pytest.approx((sw2, sb2))
+    assert mf.config_sigmas(cfg) == pytest.approx((sw2, sb2, 0.0))
     # a finite network's variance takes a random walk around the prediction as it
     # deepens: average the ratio over four independent networks (seeds)
     sim = Simulator()

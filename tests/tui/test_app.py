@@ -270,7 +270,7 @@ async def test_phase_view_and_moving_the_marker():
         assert app.query_one(".diagram").display
         await pilot.press("shift+right", "shift+up")
         await settle(app, pilot)
-        sw2, sb2 = config_sigmas(pane(app).config)
+        sw2, sb2, _ = config_sigmas(pane(app).config)
         assert sw2 == pytest.approx(1.1) and sb2 == pytest.approx(0.02)
         point = phase_point(ACTIVATIONS["tanh"], sw2, sb2)
         shown = str(app.query_one(".diagram").render())

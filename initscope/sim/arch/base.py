@@ -76,7 +76,7 @@ class RowRun:
         return summary.finite
 
     def unit_flags(self, lay: LayerResult, a: np.ndarray) -> None:
-        if self.act.can_die:
+        if self.act.can_die(self.cfg.slope):
             lay.dead_fraction = float(np.count_nonzero(a.max(axis=0) <= 0)) / a.shape[1]
         if self.act.saturation is not None:
             lo, hi = self.act.saturation

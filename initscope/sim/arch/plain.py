@@ -172,7 +172,7 @@ class PlainRun(RowRun):
             lay.activation, outside = self.summarize(a, act.saturation)
             if act.saturation is not None:
                 lay.saturated_fraction = outside / a.size
-            if act.can_die and lay.activation.finite:
+            if act.can_die(cfg.slope) and lay.activation.finite:
                 lay.dead_fraction = float(np.count_nonzero(a.max(axis=0) <= 0)) / w.fan_out
             lay.identical_units = w.fan_out > 1 and _all_columns_equal(a)
             if not (lay.preactivation.finite and lay.activation.finite):

@@ -149,7 +149,8 @@ class ScopeScreen(Screen):
         """Move the config on the phase diagram: sigma_w^2 through the gain, sigma_b^2
         through normal biases."""
         cfg = self.current_config()
-        sw2, sb2 = config_sigmas(cfg)
+        sw2, sb2, mu = config_sigmas(cfg)
+        sb2 += mu * mu  # a constant bias becomes a random one of the same second moment
         changes = {}
         if d_w2:
             if sw2 <= 0:

@@ -1,0 +1,57 @@
+"""The error function on arrays, to the precision of their dtype, with NumPy alone.
+
+NumPy has no erf. This one is fitted at import to Python's own `math.erf`: [0, 6]
+is cut into 96 pieces, and on each a polynomial is fitted by least squares at 24
+Chebyshev points of the piece, in u = (x - mid) / h. On a piece of width h the fit's
+error is about (h/2)^(d+1) / (d+1)! times the size of erf's (d+1)-th derivative
+(under 1e3 on [0, 6]): degree 8 gives below 1e-15 for float64 inputs, degree 5
+below 1e-10 for float32 ones, which are evaluated in float32 (under their 6e-8
+rounding). tests/sim/test_erf.py checks both against math.erf. Past 6,
+erf(x) = 1 - erfc(x) with erfc(6) = 2e-17: 1 to float64 precision. Odd: erf(-x) =
+-erf(x). Evaluating costs one table look-up and d multiply-adds per entry.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+TOP = 6.0
+PIECES = 96
+_H = TOP / PIECES
+
+
+def _fit(degree: int, dtype: type) -> list[np.ndarray]:
+    """One look-up table per power (highest first), PIECES entries each."""
+    k = np.arange(24)
+    nodes = np.cos((2 * k + 1) * math.pi / 48) / 2  # in u: [-1/2, 1/2]
+    table = np.empty((PIECES, degree + 1))
+    for piece in range(PIECES):
+        mid = (piece + 0.5) * _H
+        table[piece] = np.polyfit(nodes, [math.erf(mid + u * _H) for u in nodes], degree)
+    return [np.ascontiguousarray(column, dtype=dtype) for column in table.T]
+
+
+_TABLES = {np.dtype(np.float64): _fit(8, np.float64), np.dtype(np.float32): _fit(5, np.float32)}
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """erf of every entry, in x's dtype when it is float32, else float64 (NaN stays
+    NaN, +-inf gives +-1)."""
+    x = np.asarray(x)
+    if x.dtype != np.float32:
+        x = x.astype(np.float64)
+    columns = _TABLES[x.dtype]
+    ax = np.abs(x)
+    nan = np.isnan(x)
+    scaled = np.minimum(np.where(nan, 0, ax), TOP) * x.dtype.type(1 / _H)
+    piece = np.minimum(scaled.astype(np.intp), PIECES - 1)
+    u = scaled - piece.astype(x.dtype) - x.dtype.type(0.5)
+    out = columns[0].take(piece)
+    for column in columns[1:]:
+        out *= u
+        out += column.take(piece)
+    out[ax >= TOP] = 1
+    out[nan] = np.nan
+    return np.copysign(out, x)
