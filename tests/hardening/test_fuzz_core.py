@@ -97,13 +97,15 @@ def test_memory_estimate_is_within_20_percent_of_the_measured_peak(cfg):
         est = estimate(cfg).total
     except ConfigError:
         assume(False)
+    # smaller runs are mostly fixed overhead; the filter reads the estimate, not the
+    # measured peak, which moves with thread timing and would make the filter flaky
+    assume(est >= 16 * 2**20)
     tracemalloc.start()
     try:
         Simulator().run(cfg)
     finally:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-    assume(peak >= 16 * 2**20)  # smaller runs are mostly fixed overhead
     # never far under the peak, so a budget holds; never far over it, so no config
     # that fits is refused
     assert 0.8 <= est / peak <= 1.2, (cfg, est, peak)
