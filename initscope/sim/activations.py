@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from initscope.sim.erf import erf
+from initscope.sim.erf import CHUNK, erf_into
 from initscope.sim.gaussian import gaussian_moments
 
 SELU_LAMBDA = 1.0507009873554805
@@ -105,7 +105,7 @@ def _gelu_erf(z: Array, out: Array, slope: float) -> None:
     """GELU as PyTorch's and JAX's default (approximate=False): z Phi(z), with
     Phi(z) = (1 + erf(z / sqrt 2)) / 2."""
     np.multiply(z, z.dtype.type(1 / math.sqrt(2.0)), out=out)
-    out[...] = erf(out)
+    erf_into(out, out)
     out += 1
     out *= z
     out *= 0.5
@@ -117,12 +117,15 @@ def _gelu_erf_d(z: Array | None, a: Array, out: Array, slope: float) -> None:
     with np.errstate(divide="ignore", invalid="ignore"):
         np.divide(a, z, out=out)
     out[z == 0] = 0.5
-    density = np.square(z)
-    density *= -0.5
-    np.exp(density, out=density)
-    density *= z.dtype.type(1 / math.sqrt(2.0 * math.pi))
-    density *= z
-    out += density
+    flat_z, flat_out = z.reshape(-1), out.reshape(-1)
+    for i in range(0, flat_z.size, CHUNK):  # small temporaries, as in erf_into
+        zc = flat_z[i:i + CHUNK]
+        density = np.square(zc)
+        density *= -0.5
+        np.exp(density, out=density)
+        density *= zc.dtype.type(1 / math.sqrt(2.0 * math.pi))
+        density *= zc
+        flat_out[i:i + CHUNK] += density
 
 
 def _gelu_inner(z: Array, out: Array) -> None:

@@ -36,6 +36,18 @@ def _fit(degree: int, dtype: type) -> list[np.ndarray]:
 _TABLES = {np.dtype(np.float64): _fit(8, np.float64), np.dtype(np.float32): _fit(5, np.float32)}
 
 
+CHUNK = 1 << 15  # entries at a time: bounds the temporaries, and keeps them in cache
+
+
+def erf_into(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """erf of `x` written into `out` (same shape; may be `x` itself), chunk by chunk,
+    so that the temporaries stay small whatever the size."""
+    flat_x, flat_out = x.reshape(-1), out.reshape(-1)
+    for i in range(0, flat_x.size, CHUNK):
+        flat_out[i:i + CHUNK] = erf(flat_x[i:i + CHUNK])
+    return out
+
+
 def erf(x: np.ndarray) -> np.ndarray:
     """erf of every entry, in x's dtype when it is float32, else float64 (NaN stays
     NaN, +-inf gives +-1)."""

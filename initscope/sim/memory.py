@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from initscope.sim.config import Config
+from initscope.sim.draws import UNIFORM_CHUNK
 from initscope.sim.schemes import NORMAL, ONES
 from initscope.sim.stats import sample_stride
 
@@ -74,8 +75,8 @@ def basis_transient(basis: str, largest: int, item: int) -> int:
     the uniform mapping (on both prefetch threads), or the truncation's mask."""
     if basis == "orthogonal":  # float64 copies: the input, the factors, LAPACK's work
         return largest * (3 * 8 + 8 - item)
-    if basis == "uniform":
-        return 2 * 10 * min(largest, 1 << 16) * 8
+    if basis == "uniform":  # up to 14 float64 chunk-sized temporaries in each thread
+        return 2 * 14 * min(largest, UNIFORM_CHUNK) * 8
     if basis == "truncated_normal":
         return largest * item + largest // 8 * 8
     return 0
