@@ -20,6 +20,11 @@ import typer
 
 from initscope.sim.config import Config, ConfigError, option_name
 
+# Typer escapes the "[default: ...]" of every option for an HTML export, even when
+# help is plain text (typer/core.py, `escape_before_html_export` under HAS_RICH), and
+# the terminal shows "\\[default: table]": format help as plain click does instead.
+typer.core.HAS_RICH = False
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=False,
@@ -97,6 +102,20 @@ def config_from_options(values: dict[str, Any], preset: str | None = None,
     return config_from({k: v for k, v in values.items() if v is not None}, base)
 
 
+def _preset_names() -> list[str]:
+    from initscope.presets import PRESETS
+
+    return [p.name for p in PRESETS]
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from initscope import __version__
+
+        typer.echo(f"initscope {__version__}")
+        raise typer.Exit()
+
+
 def with_config(func: Callable) -> Callable:
     """Give a command every config option; it receives them as one `config`."""
     names = [f.name for f in dataclasses.fields(Config)]
@@ -123,8 +142,8 @@ def with_config(func: Callable) -> Callable:
     preset = inspect.Parameter(
         "preset", inspect.Parameter.KEYWORD_ONLY, default=None,
         annotation=Annotated[str | None, typer.Option(
-            "--preset", help="start from a named preset (see the README); options override it",
-            show_default=False)],
+            "--preset", help=f"start from a named preset ({', '.join(_preset_names())}); "
+                             "options override it", show_default=False)],
     )
     share = inspect.Parameter(
         "share", inspect.Parameter.KEYWORD_ONLY, default=None,
@@ -147,6 +166,9 @@ def main_callback(
     scene: Annotated[str | None, typer.Option(
         "--scene", help="step through a scene: a built-in name (initscope scenes) or a "
                         ".toml file")] = None,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_show_version, is_eager=True,
+        help="print the version and exit")] = False,
     theme: Annotated[str | None, typer.Option(
         "--theme", help="initscope-dark (default), initscope-light, projector, sixteen, a file "
                         "in ~/.config/initscope/themes, or any Textual theme")] = None,
@@ -181,11 +203,22 @@ def main_callback(
                 check_budget(side)
         except (ConfigError, MemoryBudgetError) as e:
             raise refused(e) from None
+    if not has_terminal():
+        raise UsageProblem("the app needs a terminal (standard input and output are not "
+                           "one here): in a script, use `initscope report` for the numbers")
     from initscope.tui.app import InitScopeApp
 
     app = InitScopeApp(config=config, theme_name=theme, scene=loaded, compare=sides)
     app.run()
     leave_now(app.return_code or 0)
+
+
+def has_terminal() -> bool:
+    """Whether the app can draw and read keys: a terminal on both ends, or the web
+    driver that `initscope serve` starts it with. Without one, Textual would spin."""
+    if os.environ.get("TEXTUAL_DRIVER"):
+        return True
+    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
 def leave_now(code: int) -> NoReturn:

@@ -1,7 +1,8 @@
 """Named experiments one key away: the course sequence, symmetry, framework defaults.
 
-A preset changes only the initialization and activation fields, so the network's
-shape (depth, width, batch) and the seed stay as the user set them.
+A preset sets the initialization and the activation (every keyed preset names its
+activation, so a preset key gives the same network whatever came before), and
+leaves the network's shape (depth, width, batch) and the seed as the user set them.
 """
 
 from __future__ import annotations
@@ -46,17 +47,18 @@ PRESETS: list[Preset] = [
            dict(scheme="he_normal", activation="relu")),
     Preset("6", "zeros", "zero init",
            "all weights 0: every unit identical, gradients vanish below the top",
-           dict(scheme="zeros", bias="zeros")),
+           dict(scheme="zeros", bias="zeros", activation="tanh")),
     Preset("7", "constant", "constant init",
            "all weights equal: the units of a layer never differ",
-           dict(scheme="constant", bias="zeros")),
+           dict(scheme="constant", bias="zeros", activation="tanh")),
     Preset("8", "torch_linear", "PyTorch nn.Linear default",
            "kaiming_uniform(a=sqrt 5): Var = 1/(3 fan_in), bias U(+-1/sqrt fan_in)",
-           dict(scheme="torch_linear")),
+           dict(scheme="torch_linear", activation="tanh")),
     Preset("9", "keras_dense", "Keras Dense default",
-           "glorot_uniform weights, zero bias", dict(scheme="keras_dense")),
+           "glorot_uniform weights, zero bias", dict(scheme="keras_dense", activation="tanh")),
     Preset("0", "flax_dense", "Flax Dense default",
-           "lecun_normal (truncated) weights, zero bias", dict(scheme="flax_dense")),
+           "lecun_normal (truncated) weights, zero bias",
+           dict(scheme="flax_dense", activation="tanh")),
     Preset("", "res_plain", "residual: plain He blocks",
            "both branch layers He: the stream's variance triples with every block",
            dict(arch="residual", branch="plain", scheme="he_normal", activation="relu")),

@@ -57,6 +57,23 @@ def _step_lines(text: str) -> list[int]:
     return [i + 1 for i, line in enumerate(text.splitlines()) if line.strip() == "[[step]]"]
 
 
+def _line_of(source: list[str], first: int, last: int, key: str) -> int:
+    """1-based line of `key = ...` between lines first and last (inclusive), or first."""
+    pattern = re.compile(rf"(^|[{{,\s]){re.escape(key)}\s*=")
+    for number in range(first, last + 1):
+        if pattern.search(source[number - 1]):
+            return number
+    return first
+
+
+def _field_named(message: str, values: dict) -> str | None:
+    """The config option a refusal is about: one the step sets and the message names."""
+    for key in values:
+        if key in message or key.replace("_", "-") in message:
+            return key
+    return None
+
+
 def _config(values: dict) -> Config:
     """The step's config: the parser every source of config text uses, and the budget."""
     return runnable(config_from(values))
@@ -71,33 +88,42 @@ def parse_scene(text: str, name: str) -> Scene:
         reason = str(e).split(" (at line")[0]
         raise SceneError(f"{name} {where}: {reason}") from None
     lines = _step_lines(text)
+    source = text.splitlines()
     steps = data.get("step")
     if not isinstance(steps, list) or not steps:
         raise SceneError(f"{name}: a scene needs at least one [[step]]")
     out = []
     for k, step in enumerate(steps):
-        where = f"{name} line {lines[k] if k < len(lines) else '?'} (step {k + 1})"
+        first = lines[k] if k < len(lines) else None
+        last = lines[k + 1] - 1 if k + 1 < len(lines) else len(source)
+
+        def fail(reason: str, key: str | None = None, k: int = k, first: int | None = first,
+                 last: int = last) -> SceneError:
+            """The error at the line of `key` within this step, else at its header."""
+            line = _line_of(source, first, last, key) if first and key else first
+            return SceneError(f"{name} line {line or '?'} (step {k + 1}): {reason}")
+
         if not isinstance(step, dict):
-            raise SceneError(f"{where}: a step is a table")
+            raise fail("a step is a table")
         extra = set(step) - {"caption", "config", "view", "train"}
         if extra:
-            raise SceneError(f"{where}: unknown key {sorted(extra)[0]!r}")
+            raise fail(f"unknown key {sorted(extra)[0]!r}", sorted(extra)[0])
         caption = step.get("caption")
         if not isinstance(caption, str) or not caption.strip():
-            raise SceneError(f"{where}: every step needs a caption")
+            raise fail("every step needs a caption", "caption")
         view = step.get("view", "activation")
         if view not in VIEWS:
-            raise SceneError(f"{where}: view must be one of {', '.join(VIEWS)}, not {view!r}")
+            raise fail(f"view must be one of {', '.join(VIEWS)}, not {view!r}", "view")
         train = step.get("train", 0)
         if not isinstance(train, int) or isinstance(train, bool) or not 0 <= train <= 10_000:
-            raise SceneError(f"{where}: train is a number of steps, 0-10000")
+            raise fail("train is a number of steps, 0-10000", "train")
         values = step.get("config", {})
         if not isinstance(values, dict):
-            raise SceneError(f"{where}: config is a table of options")
+            raise fail("config is a table of options", "config")
         try:
             cfg = _config(values)
         except (ConfigError, MemoryBudgetError) as e:
-            raise SceneError(f"{where}: {e}") from None
+            raise fail(str(e), _field_named(str(e), values) or "config") from None
         out.append(SceneStep(cfg, caption.strip(), view, train))
     title = data.get("title", name)
     return Scene(name, str(title), tuple(out))

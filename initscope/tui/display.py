@@ -125,7 +125,9 @@ def build_display(result: RunResult) -> Display:
                    summary_line(result))
 
 
-def plot_title(result: RunResult, index: int, view: str) -> Text:
+def plot_title(result: RunResult, index: int, view: str, width: int | None = None) -> Text:
+    """`L3 std 0.0106 · theory 0.0107`, its words shortened (never its numbers) until it
+    fits `width` cells: `· th`, then no `std`."""
     lay = result.layers[index]
     summary = getattr(lay, view)
     prefix = ARCHS[result.config.arch].row_prefix
@@ -137,13 +139,19 @@ def plot_title(result: RunResult, index: int, view: str) -> Text:
         elif result.phase != COMPLETE:
             title.append("  backward pass running…", style="italic")
         return title
-    title.append(f" std {fmt(summary.std, 3)}")
     predicted = getattr(lay.theory, f"{view}_std", None) if lay.theory else None
-    if predicted is not None:
-        title.append(f" · theory {fmt(predicted, 3)}", style="dim")
-    if not summary.finite:
-        title.append(f"  {100 * (1 - summary.finite_fraction):.0f}% inf/nan", style="bold red")
-    return title
+    forms = (("std ", " · theory "), ("std ", " · th "), ("", " th "))
+    for std_word, theory_word in forms:
+        text = title.copy()
+        text.append(f" {std_word}{fmt(summary.std, 3)}")
+        if predicted is not None:
+            text.append(f"{theory_word}{fmt(predicted, 3)}", style="dim")
+        if not summary.finite:
+            text.append(f"  {100 * (1 - summary.finite_fraction):.0f}% inf/nan",
+                        style="bold red")
+        if width is None or text.cell_len <= width:
+            break
+    return text
 
 
 def phase_content(request: PlotRequest, cancelled=lambda: False) -> Content:
@@ -212,8 +220,19 @@ def spectrum_content(request: PlotRequest) -> Content:
     data = spectrum.to_dict()
     text.append(f"\nmean square {fmt(data['mean_squared'], 3)} · min {fmt(data['min'], 3)} · "
                 f"max {fmt(data['max'], 3)} · spread (std/rms) {fmt(spread(spectrum), 3)}   "
-                "(all near 1: dynamical isometry)", style=axis)
+                f"({isometry_verdict(data['min'], data['max'])})", style=axis)
     return Content.from_rich_text(text)
+
+
+def isometry_verdict(low: float, high: float, tolerance: float = 0.1) -> str:
+    """What the singular values say: all within 10% of 1 is dynamical isometry."""
+    if 1 - tolerance <= low and high <= 1 + tolerance:
+        return "all near 1: dynamical isometry"
+    if high < 1 - tolerance:
+        return "all below 1: signals and gradients shrink"
+    if low > 1 + tolerance:
+        return "all above 1: signals and gradients grow"
+    return f"spread from {fmt(low, 2)} to {fmt(high, 2)}: far from isometry"
 
 
 def plot_texts(request: PlotRequest, cancelled=lambda: False) -> list[Content]:
@@ -229,7 +248,7 @@ def plot_texts(request: PlotRequest, cancelled=lambda: False) -> list[Content]:
     bar, axis = request.colors
     hists = request.result.histograms(request.view, request.bins, request.shared)
     for i in request.layers:
-        title = plot_title(request.result, i, request.view)
+        title = plot_title(request.result, i, request.view, request.width)
         hist = hists[i]
         body = Text("")
         if hist is not None and hist.edges:

@@ -226,12 +226,13 @@ class ScopeScreen(Screen):
             try:
                 value = coerce(field, text.strip())  # the parser every source uses
             except ConfigError:
-                self.say_error(f"{spec.label.strip()} needs a number, not {text.strip()!r}")
+                label = spec.label_of(self.current_config()).strip()
+                self.say_error(f"{label} needs a number, not {text.strip()!r}")
                 return
             self.propose(**{field: value})
 
         if not self._is_open(EditScreen):
-            self.app.push_screen(EditScreen(spec.label.strip(),
+            self.app.push_screen(EditScreen(spec.label_of(self.current_config()).strip(),
                                             show_value(self.current_config(), field)), done)
 
     def action_code(self) -> None:

@@ -293,7 +293,8 @@ class MainScreen(ScopeScreen):
         if self.pane.shown is None:
             return
         folder = Path(os.environ.get("INITSCOPE_EXPORT_DIR") or Path.cwd())
-        stem = self.export_stem()
+        wanted = self.export_stem()
+        stem = free_stem(folder, wanted)
         try:
             folder.mkdir(parents=True, exist_ok=True)
             svg = self.app.save_screenshot(f"{stem}.svg", str(folder))
@@ -301,10 +302,11 @@ class MainScreen(ScopeScreen):
             self.notify(f"could not write to {folder}: {e}", severity="error")
             return
         self.write_numbers(self.pane.shown.result, folder / stem, svg, self.pane.bins,
-                           self.pane.shared_range)
+                           self.pane.shared_range, stem != wanted)
 
     @thread_work(group="export")
-    def write_numbers(self, result, base: Path, svg: str, bins: int, shared: bool) -> None:
+    def write_numbers(self, result, base: Path, svg: str, bins: int, shared: bool,
+                      numbered: bool) -> None:
         try:
             base.with_suffix(".csv").write_text(render_report(result, "csv"))
             base.with_suffix(".json").write_text(render_report(result, "json", bins, shared))
@@ -312,8 +314,23 @@ class MainScreen(ScopeScreen):
             self.app.call_from_thread(self.notify, f"could not write the numbers: {e}",
                                       severity="error")
             return
-        self.app.call_from_thread(self.notify, f"saved {svg}\nand {base.name}.csv, .json",
+        kept = "\n(an earlier export of this config is kept)" if numbered else ""
+        self.app.call_from_thread(self.notify, f"saved {svg}\nand {base.name}.csv, .json{kept}",
                                   title="Exported", timeout=5)
 
     def settled(self) -> bool:
         return self.pane.settled()
+
+
+def free_stem(folder: Path, stem: str) -> str:
+    """`stem`, or `stem-2`, `stem-3`, ...: the first whose files do not exist yet, so
+    an export never overwrites an earlier one."""
+    def taken(name: str) -> bool:
+        return any((folder / f"{name}{ext}").exists() for ext in (".svg", ".csv", ".json"))
+
+    if not taken(stem):
+        return stem
+    n = 2
+    while taken(f"{stem}-{n}"):
+        n += 1
+    return f"{stem}-{n}"

@@ -270,7 +270,12 @@ class ScopePane(Widget):
         grid = self.grid
         layers = grid.visible_layers()
         noun = ARCHS[self.config.arch].row_noun
-        span = f"{noun} {layers[0] + 1}-{layers[-1] + 1} of {grid.layer_count}" if layers else ""
+        if not layers:
+            span = ""
+        elif len(layers) == 1:  # "layer 10 of 10", not "layers 10-10 of 10"
+            span = f"{noun.removesuffix('s')} {layers[0] + 1} of {grid.layer_count}"
+        else:
+            span = f"{noun} {layers[0] + 1}-{layers[-1] + 1} of {grid.layer_count}"
         paging = " · PgUp/PgDn" if grid.pages > 1 else ""
         x_range = "shared x-range" if self.shared_range else "x-range per layer"
         grid.border_title = f"{VIEW_TITLES[self.view]} · {span}{paging}"

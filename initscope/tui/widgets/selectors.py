@@ -46,6 +46,10 @@ class Field:
     integer: bool = False
     minimum: int = 0  # the lowest an integer without a ladder steps to
     visible: Callable[[Config], bool] = lambda c: True
+    label_for: Callable[[Config], str] | None = None  # a label that follows the config
+
+    def label_of(self, cfg: Config) -> str:
+        return self.label_for(cfg) if self.label_for is not None else self.label
 
 
 def _uses(param: str) -> Callable[[Config], bool]:
@@ -83,7 +87,8 @@ FIELDS: list[Field] = [
           ladder=(2, 4, 8, 16, 32, 64, 100, 128, 256, 500, 1000, 2000, 4096, 8192)),
     Field("bias", "Bias", choices=BIAS_MODES),
     Field("bias_value", "  value", ladder=(-1.0, -0.1, -0.01, 0.0, 0.01, 0.1, 0.5, 1.0),
-          visible=lambda c: c.bias in ("constant", "normal")),
+          visible=lambda c: c.bias in ("constant", "normal"),
+          label_for=lambda c: "  std" if c.bias == "normal" else "  value"),
     Field("seed", "Seed", integer=True),
     Field("batch", "Batch", integer=True,
           ladder=(1, 10, 32, 100, 256, 500, 1000, 2000, 5000, 10000, 65536)),
@@ -176,7 +181,8 @@ class Selector(Widget, can_focus=True):
 
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(f"{self.spec.label:<11}", style="" if self.spec.label[0] == " " else "bold")
+        label = self.spec.label_of(self.cfg)
+        text.append(f"{label:<11}", style="" if label[0] == " " else "bold")
         text.append("‹ " if self.has_focus else "  ", style="dim")
         text.append(show_value(self.cfg, self.spec.name))
         text.append(" ›" if self.has_focus else "", style="dim")

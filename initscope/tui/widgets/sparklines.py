@@ -46,7 +46,8 @@ def spark_css(row: str) -> str:
         height: 1;
     }}
     {row} > .spark-label {{
-        width: 14;
+        width: 15;
+        padding-right: 1;
         color: $text-muted;
     }}
     {row} > .spark {{

@@ -1,0 +1,127 @@
+"""Details a new user trips over: no terminal, cut numbers, labels that lie, presets
+that depend on what came before, exports that overwrite, errors at the wrong line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from initscope.presets import PRESETS
+from initscope.scenes import SceneError, parse_scene
+from initscope.sim import Config
+from initscope.tui.app import InitScopeApp
+from initscope.tui.display import isometry_verdict
+from initscope.tui.widgets.histograms import HistogramGrid
+from tests.tui.helpers import SMALL, main, pane, plot_titles, settle
+
+
+def test_the_app_refuses_to_start_without_a_terminal():
+    done = subprocess.run([sys.executable, "-m", "initscope"], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "terminal" in lines[0] and "initscope report" in lines[0]
+
+
+async def test_plot_titles_never_cut_a_number_at_80x24():
+    app = InitScopeApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        for view in ("activation", "gradient"):
+            main(app).set_view(view)
+            await settle(app, pilot)
+            titles = plot_titles(app)
+            assert titles and all("…" not in t for t in titles), titles
+            result = pane(app).shown.result
+            for title, lay in zip(titles, result.layers):
+                assert title.split()[0] == f"L{lay.index}"
+
+
+async def test_the_bias_field_says_std_for_a_normal_bias():
+    app = InitScopeApp(SMALL.replace(bias="normal", bias_value=0.1))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        assert str(app.query_one("#sel-bias_value").render()).split()[0] == "std"
+        main(app).propose(bias="constant")
+        await settle(app, pilot)
+        assert str(app.query_one("#sel-bias_value").render()).split()[0] == "value"
+
+
+@pytest.mark.parametrize("preset", [p for p in PRESETS if p.key], ids=lambda p: p.name)
+def test_a_preset_key_gives_the_same_network_whatever_came_before(preset):
+    starts = [Config(), Config(activation="relu", scheme="he_normal", gain=2.0, bias="normal"),
+              Config(activation="selu", scheme="orthogonal", std=0.3)]
+    assert len({preset.apply(start) for start in starts}) == 1
+
+
+async def test_an_export_never_overwrites_an_earlier_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("INITSCOPE_EXPORT_DIR", str(tmp_path))
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        for _ in range(2):
+            await pilot.press("e")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        messages = [n.message for n in app._notifications]
+    stem = "initscope-plain-normal-tanh-d6-w64-s0"
+    for suffix in ("", "-2"):
+        for ext in (".svg", ".csv", ".json"):
+            assert (tmp_path / f"{stem}{suffix}{ext}").exists()
+    assert any("earlier export" in m for m in messages)
+
+
+async def test_one_visible_layer_is_named_alone():
+    app = InitScopeApp(SMALL.replace(depth=3))
+    async with app.run_test(size=(60, 40)) as pilot:
+        await settle(app, pilot)
+        app.query_one(HistogramGrid).jump(True)
+        await settle(app, pilot)
+        title = str(app.query_one(HistogramGrid).border_title)
+        assert "layers 3-3" not in title
+        if len(app.query_one(HistogramGrid).visible_layers()) == 1:
+            assert "layer 3 of 3" in title
+
+
+def test_the_spectrum_verdict_follows_the_numbers():
+    assert isometry_verdict(0.95, 1.05) == "all near 1: dynamical isometry"
+    assert "shrink" in isometry_verdict(0.01, 0.5)
+    assert "grow" in isometry_verdict(1.5, 3.0)
+    assert "far from isometry" in isometry_verdict(0.01, 5.0)
+
+
+SCENE = """title = "t"
+[[step]]
+caption = "one"
+config = { scheme = "normal" }
+
+view = "bogus"
+
+[[step]]
+caption = "two"
+[step.config]
+scheme = "normal"
+depth = 0
+"""
+
+
+def test_a_scene_error_points_at_the_line_of_the_bad_value():
+    with pytest.raises(SceneError, match=r"x.toml line 6 \(step 1\): view"):
+        parse_scene(SCENE, "x.toml")
+    with pytest.raises(SceneError, match=r"x.toml line 12 \(step 2\): depth"):
+        parse_scene(SCENE.replace('view = "bogus"', ""), "x.toml")
+
+
+def test_help_version_and_preset_list():
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "initscope", *args],
+                              capture_output=True, text=True, timeout=60)
+
+    help_text = run("report", "--help").stdout
+    assert "[default: table]" in help_text and "\\\\[" not in help_text
+    assert all(p.name in help_text for p in PRESETS)  # --preset lists them
+    from initscope import __version__
+
+    assert run("--version").stdout.strip() == f"initscope {__version__}"
