@@ -148,7 +148,7 @@ def test_phase_json_and_plot(capsys):
     assert first["sigma_b2"] == 0 and first["sigma_w2"] == pytest.approx(1.0, rel=0.01)
     assert data["config"]["phase"] == "ordered"  # the course demo, N(0, 0.01^2)
     code, out, _ = call(capsys, "phase", "--preset", "he_relu", "--activation", "relu")
-    assert code == 0 and "critical line" in out and "(critical)" in out
+    assert code == 0 and "χ1 = 1; q* unbounded" in out and "(critical)" in out
 
 
 def test_report_rnn_and_residual_and_spectrum(capsys):
