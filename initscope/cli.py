@@ -292,11 +292,11 @@ def phase(
 ) -> None:
     """The order-to-chaos phase diagram of the activation, with the config marked."""
     from initscope.sim.activations import ACTIVATIONS
-    from initscope.sim.meanfield import config_sigmas, phase_grid, phase_point
+    from initscope.sim.meanfield import config_sigmas, phase_grid, phase_point, sw2_range_for
 
     act = ACTIVATIONS[config.activation]
-    grid = phase_grid(act, slope=config.slope)
     sw2, sb2, mu = config_sigmas(config)
+    grid = phase_grid(act, slope=config.slope, sw2_range=sw2_range_for(sw2))
     point = phase_point(act, sw2, sb2, config.slope, mu)
     if format == "json":
         _echo_json({**grid.to_dict(), "config": point.to_dict()})

@@ -245,6 +245,18 @@ def critical_note(act: Activation) -> str:
 
 SW2_RANGE = (0.25, 4.0)
 SB2_RANGE = (0.0, 0.5)
+SW2_LIMIT = 100.0  # the widest the sigma_w^2 axis grows to take a config in
+
+
+def sw2_range_for(sw2: float) -> tuple[float, float]:
+    """The sigma_w^2 axis: the usual 0.25-4, widened to take in a config outside it
+    (N(0, 0.01^2) weights at width 500 have sigma_w^2 = 0.05)."""
+    lo, hi = SW2_RANGE
+    if 0 < sw2 < lo:
+        lo = 0.8 * sw2
+    elif hi < sw2 <= SW2_LIMIT:
+        hi = 1.25 * sw2
+    return lo, hi
 
 
 _GRIDS: dict[tuple, PhaseGrid] = {}  # the last few grids drawn, oldest first
@@ -253,15 +265,16 @@ _GRIDS_LOCK = threading.Lock()
 
 
 def phase_grid(act: Activation, columns: int = 40, rows: int = 16, slope: float = 0.01,
-               cancelled: Callable[[], bool] = lambda: False) -> PhaseGrid:
+               cancelled: Callable[[], bool] = lambda: False,
+               sw2_range: tuple[float, float] = SW2_RANGE) -> PhaseGrid:
     """chi_1 over a grid of (sigma_w^2, sigma_b^2), with the critical line. A grid takes
     seconds for the smooth activations: `cancelled` is asked between rows, and when
     it says yes, Cancelled is raised and nothing is kept."""
-    key = (act.name, columns, rows, float(slope))
+    key = (act.name, columns, rows, float(slope), tuple(sw2_range))
     with _GRIDS_LOCK:
         if key in _GRIDS:
             return _GRIDS[key]
-    sw2 = np.linspace(*SW2_RANGE, columns).tolist()
+    sw2 = np.linspace(*sw2_range, columns).tolist()
     sb2 = np.linspace(*SB2_RANGE, rows).tolist()
     chi = []
     for b in sb2:

@@ -158,7 +158,7 @@ def phase_content(request: PlotRequest, cancelled=lambda: False) -> Content:
     """The phase diagram of the config's activation, the config marked on it."""
     from initscope.phaseplot import NARROW_COLUMNS, phase_text
     from initscope.sim.activations import ACTIVATIONS
-    from initscope.sim.meanfield import config_sigmas, phase_grid, phase_point
+    from initscope.sim.meanfield import config_sigmas, phase_grid, phase_point, sw2_range_for
 
     cfg = request.result.config
     act = ACTIVATIONS[cfg.activation]
@@ -166,9 +166,9 @@ def phase_content(request: PlotRequest, cancelled=lambda: False) -> Content:
     # notes 6 lines, or 8 when the diagram is narrow and they take two lines each
     columns = max(12, min(80, request.width - 13))
     around = 6 if columns >= NARROW_COLUMNS else 8
-    grid = phase_grid(act, columns=columns, rows=max(6, min(24, request.height - around)),
-                      slope=cfg.slope, cancelled=cancelled)
     sw2, sb2, mu = config_sigmas(cfg)
+    grid = phase_grid(act, columns=columns, rows=max(6, min(24, request.height - around)),
+                      slope=cfg.slope, cancelled=cancelled, sw2_range=sw2_range_for(sw2))
     point = phase_point(act, sw2, sb2, cfg.slope, mu)
     bar, axis = request.colors
     text = phase_text(grid, (sw2, sb2 + mu * mu), {"ordered": bar, "axis": axis})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TypeVar
 
 from rich.table import Table
@@ -13,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from initscope.codegen import NAMING_NOTE
+from initscope.tui.exporting import free_stem
 
 Result = TypeVar("Result")
 
@@ -102,9 +104,17 @@ class EditScreen(Dialog[str | None]):
         self.dismiss(None)
 
 
+CLIPBOARD_NOTE = ("sent to the terminal's clipboard (OSC 52): it arrives where the terminal "
+                  "takes it; in tmux, `set -g set-clipboard on` first. `w` writes files, "
+                  "which always works")
+FILE_SUFFIXES = {"pytorch": "-pytorch.py", "keras": "-keras.py", "jax": "-jax.py",
+                 "share": "-share.txt"}
+
+
 class CodeScreen(Dialog[None]):
     """The config as PyTorch, Keras and JAX code, and its share string. Number keys
-    copy a snippet, `y` the share string (through the terminal's clipboard)."""
+    send a snippet, `y` the share string, to the terminal's clipboard; `w` writes them
+    all to files (the clipboard reaches only terminals that accept OSC 52)."""
 
     BINDINGS = [
         Binding("escape,c,q", "dismiss", "close", show=False),
@@ -112,6 +122,7 @@ class CodeScreen(Dialog[None]):
         Binding("2", "copy('keras')", "copy Keras", show=False),
         Binding("3", "copy('jax')", "copy JAX", show=False),
         Binding("y", "copy('share')", "copy the share string", show=False),
+        Binding("w", "write", "write them to files", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -127,16 +138,24 @@ class CodeScreen(Dialog[None]):
         background: $panel;
         padding: 0 1;
     }
+    CodeScreen #share-string {
+        text-wrap: nowrap;  /* one unbroken line, to select with the mouse */
+        text-overflow: clip;
+    }
     """
 
-    def __init__(self, snippets: dict[str, str], share: str) -> None:
+    def __init__(self, snippets: dict[str, str], share: str, folder: Path,
+                 stem: str) -> None:
+        """`folder` and `stem`: where `w` writes (stem-pytorch.py, ..., stem-share.txt)."""
         super().__init__()
         self.snippets = {**snippets, "share": share}
+        self.folder, self.stem = folder, stem
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="code-box", classes="dialog-box") as box:
             box.border_title = "Copy as code"
-            box.border_subtitle = "1 PyTorch · 2 Keras · 3 JAX · y share string · Esc closes"
+            box.border_subtitle = ("1 PyTorch · 2 Keras · 3 JAX · y share string · w files · "
+                                   "Esc closes")
             yield Static(Text(NAMING_NOTE, style="italic"), classes="code-note")
             for key, name in (("1", "pytorch"), ("2", "keras"), ("3", "jax")):
                 yield Label(f"{key}  {name}", classes="code-title")
@@ -146,4 +165,17 @@ class CodeScreen(Dialog[None]):
 
     def action_copy(self, name: str) -> None:
         self.app.copy_to_clipboard(self.snippets[name])
-        self.notify(f"{name} copied to the clipboard", timeout=2)
+        self.notify(f"{name} {CLIPBOARD_NOTE}", timeout=6)
+
+    def action_write(self) -> None:
+        """Every snippet and the share string, each to a file of its own."""
+        stem = free_stem(self.folder, self.stem, tuple(FILE_SUFFIXES.values()))
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for name, suffix in FILE_SUFFIXES.items():
+                (self.folder / f"{stem}{suffix}").write_text(self.snippets[name] + "\n")
+        except OSError as e:
+            self.notify(f"could not write to {self.folder}: {e}", severity="error")
+            return
+        self.notify(f"wrote {self.folder / stem}-pytorch.py, -keras.py, -jax.py, -share.txt",
+                    title="Written", timeout=6)

@@ -125,3 +125,61 @@ def test_help_version_and_preset_list():
     from initscope import __version__
 
     assert run("--version").stdout.strip() == f"initscope {__version__}"
+
+
+def test_sparklines_draw_a_tiny_change_flat_and_keep_a_real_one():
+    from initscope.tui.widgets.sparklines import clean
+
+    assert len(set(clean([0.628, 0.6285, 0.629], log=True))) == 1
+    assert len(set(clean([0.628, 0.629], log=False))) == 1
+    assert len(set(clean([0.213, 0.0476, 3e-7], log=True))) == 3
+    assert clean([1e-4, 4.7e-12], log=False) == [1e-4, 4.7e-12]
+
+
+async def test_rows_without_a_prediction_draw_no_theory_line():
+    app = InitScopeApp(SMALL.replace(scheme="constant", value=0.01))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        spark = app.query_one(".act-std .theory")
+        assert not spark.display
+        assert "no theory" in str(app.query_one(".act-std .spark-ends").render())
+        main(app).propose(scheme="lecun_normal")
+        await settle(app, pilot)
+        assert app.query_one(".act-std .theory").display
+
+
+def test_the_phase_diagram_takes_in_the_configs_sigma_w2():
+    from initscope.phaseplot import phase_text
+    from initscope.sim.activations import ACTIVATIONS
+    from initscope.sim.meanfield import config_sigmas, phase_grid, sw2_range_for
+
+    sw2, sb2, _ = config_sigmas(Config())  # N(0, 0.01^2) at width 500: 0.05
+    assert sw2 == pytest.approx(0.05)
+    grid = phase_grid(ACTIVATIONS["tanh"], sw2_range=sw2_range_for(sw2))
+    text = phase_text(grid, (sw2, sb2)).plain
+    assert "●" in text and "◀" not in text
+    assert sw2_range_for(1.0) == (0.25, 4.0) and sw2_range_for(9.0)[1] > 9.0
+
+
+async def test_code_dialog_says_how_copying_works_and_writes_files(tmp_path, monkeypatch):
+    from initscope.sim.share import decode
+
+    monkeypatch.setenv("INITSCOPE_EXPORT_DIR", str(tmp_path))
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("c")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert any("OSC 52" in n.message and "set-clipboard" in n.message
+                   for n in app._notifications)
+        share = str(app.screen.query_one("#share-string").render())
+        assert len(share.splitlines()) == 1  # one unbroken line
+        for _ in range(2):
+            await pilot.press("w")
+            await pilot.pause()
+    stem = "initscope-plain-normal-tanh-d6-w64-s0"
+    assert decode((tmp_path / f"{stem}-share.txt").read_text()) == SMALL
+    assert "nn.init" in (tmp_path / f"{stem}-pytorch.py").read_text()
+    assert (tmp_path / f"{stem}-2-jax.py").exists()  # the second `w` kept the first

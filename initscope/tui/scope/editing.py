@@ -23,6 +23,7 @@ from initscope.sim.parse import coerce
 from initscope.sim.schemes import SCHEMES
 from initscope.sim.share import encode
 from initscope.tui.commands import ScopeCommands
+from initscope.tui.exporting import export_folder, export_stem
 from initscope.tui.scope.pane import ScopePane
 from initscope.tui.screens import CodeScreen, EditScreen
 from initscope.tui.widgets.selectors import (
@@ -238,7 +239,8 @@ class ScopeScreen(Screen):
     def action_code(self) -> None:
         cfg = self.current_config()
         if not self._is_open(CodeScreen):
-            self.app.push_screen(CodeScreen(snippets(cfg), encode(cfg)))
+            self.app.push_screen(CodeScreen(snippets(cfg), encode(cfg), export_folder(),
+                                            export_stem(cfg)))
 
     def _is_open(self, kind: type) -> bool:
         """Whether a dialog of this kind is up already (its key pressed twice fast)."""

@@ -8,7 +8,6 @@ hands back the config it ended on.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 from textual.app import ComposeResult
@@ -22,6 +21,7 @@ from initscope.scenes import Scene
 from initscope.sim import Config
 from initscope.sim.arch import ARCHS
 from initscope.sim.remote import shared_simulator
+from initscope.tui.exporting import export_folder, export_stem, free_stem
 from initscope.tui.scope.compare import CompareScreen
 from initscope.tui.scope.editing import ScopeScreen
 from initscope.tui.scope.pane import ScopePane
@@ -280,19 +280,15 @@ class MainScreen(ScopeScreen):
             self.propose(**config.__dict__)
 
     def export_stem(self) -> str:
-        """A file name that says what the config was."""
-        c = self.pane.config
-        width = "-".join(map(str, c.width[:3]))
+        """A file name that says what the config was (and how far training went)."""
         shown = self.pane.shown
-        step = f"-step{shown.result.step}" if shown and shown.result.step else ""
-        return (f"initscope-{c.arch}-{c.scheme}-{c.activation}-d{c.row_count()}-w{width}"
-                f"-s{c.seed}{step}")
+        return export_stem(self.pane.config, shown.result.step if shown else 0)
 
     def action_export(self) -> None:
         """SVG of the screen, and the shown numbers as CSV and JSON, side by side."""
         if self.pane.shown is None:
             return
-        folder = Path(os.environ.get("INITSCOPE_EXPORT_DIR") or Path.cwd())
+        folder = export_folder()
         wanted = self.export_stem()
         stem = free_stem(folder, wanted)
         try:
@@ -321,16 +317,3 @@ class MainScreen(ScopeScreen):
     def settled(self) -> bool:
         return self.pane.settled()
 
-
-def free_stem(folder: Path, stem: str) -> str:
-    """`stem`, or `stem-2`, `stem-3`, ...: the first whose files do not exist yet, so
-    an export never overwrites an earlier one."""
-    def taken(name: str) -> bool:
-        return any((folder / f"{name}{ext}").exists() for ext in (".svg", ".csv", ".json"))
-
-    if not taken(stem):
-        return stem
-    n = 2
-    while taken(f"{stem}-{n}"):
-        n += 1
-    return f"{stem}-{n}"

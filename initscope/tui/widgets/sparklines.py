@@ -20,15 +20,27 @@ ROWS = [
 ]
 
 
+MIN_RELATIVE_SPAN = 0.01  # a series that moves less than 1% is drawn flat
+
+
 def clean(values: list[float | None], log: bool = False) -> list[float]:
     """Sparkline cannot draw NaN, inf or gaps: those become the lowest value drawn.
-    Stds are drawn as log10, so a collapse by 10^6 reads as a straight slope."""
+    Stds are drawn as log10, so a collapse by 10^6 reads as a straight slope. The
+    sparkline scales its data to fill its height, so a series that moves by less than
+    1% (LSUV's 0.628 -> 0.629) is drawn flat rather than as a jump from bottom to top;
+    the end values beside it give the numbers."""
     # 3 significant digits: float noise in a constant series must not draw as a slope
     values = [float(f"{v:.3g}") if v is not None and math.isfinite(v) else None for v in values]
     if log:
         values = [math.log10(v) if v is not None and v > 0 else None for v in values]
     finite = [v for v in values if v is not None and math.isfinite(v)]
     floor = min(finite) if finite else 0.0
+    if finite:
+        span = max(finite) - floor
+        least = (math.log10(1 + MIN_RELATIVE_SPAN) if log
+                 else MIN_RELATIVE_SPAN * max(abs(floor), abs(max(finite))))
+        if span < least:
+            return [floor] * len(values)
     return [v if v is not None and math.isfinite(v) else floor for v in values]
 
 
@@ -121,6 +133,8 @@ class SparklinePanel(Vertical):
             row.query_one(".measured", Sparkline).data = clean(measured, log)
             text = ends(measured)
             if row.with_theory:
-                row.query_one(".theory", Sparkline).data = clean(theory or [], log)
+                spark = row.query_one(".theory", Sparkline)
+                spark.display = bool(theory)  # no prediction: no line that looks like data
+                spark.data = clean(theory or [], log)
                 text += f" | {ends(theory)}" if theory else " | no theory"
             row.query_one(".spark-ends", Label).update(text)
