@@ -183,3 +183,23 @@ async def test_code_dialog_says_how_copying_works_and_writes_files(tmp_path, mon
     assert decode((tmp_path / f"{stem}-share.txt").read_text()) == SMALL
     assert "nn.init" in (tmp_path / f"{stem}-pytorch.py").read_text()
     assert (tmp_path / f"{stem}-2-jax.py").exists()  # the second `w` kept the first
+
+
+async def test_every_scheme_and_activation_reads_in_full_at_80x24():
+    from initscope.sim.activations import ACTIVATIONS
+    from initscope.sim.schemes import SCHEMES
+    from initscope.tui.widgets.selectors import SHORT_FORMS
+
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        for field, names in (("scheme", SCHEMES), ("activation", ACTIVATIONS)):
+            selector = app.query_one(f"#sel-{field}")
+            selector.focus()
+            for name in names:
+                main(app).propose(**{field: name})
+                await pilot.pause()
+                shown = str(selector.render())
+                assert name in shown or SHORT_FORMS.get(name, name) in shown, shown
+                assert shown.rstrip().endswith("›"), shown
+            main(app).propose(**{field: getattr(SMALL, field)})

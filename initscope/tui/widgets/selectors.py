@@ -101,6 +101,12 @@ FIELDS: list[Field] = [
 FIELDS_BY_NAME = {f.name: f for f in FIELDS}
 
 
+# what a long value shows as where the pane is narrow (the README lists them)
+SHORT_FORMS = {"variance_scaling": "var_scaling", "data_dependent": "data_dep",
+               "xavier_uniform": "xavier_unif", "lecun_uniform": "lecun_unif",
+               "xavier_normal": "xavier_norm"}
+
+
 def current(cfg: Config, name: str):
     value = getattr(cfg, name)
     return value[0] if name == "width" else value
@@ -180,11 +186,21 @@ class Selector(Widget, can_focus=True):
         self.tooltip = f"{spec.label.strip()}: left/right to step, Enter to type a value"
 
     def render(self) -> Text:
-        text = Text(no_wrap=True, overflow="ellipsis")
+        """`label  ‹ value ›`, narrowed to fit: the label column first shrinks to the
+        label, then the value takes its short form (SHORT_FORMS), so a value is
+        never cut (at 80x24 the pane is 27 columns wide)."""
         label = self.spec.label_of(self.cfg)
-        text.append(f"{label:<11}", style="" if label[0] == " " else "bold")
+        value = show_value(self.cfg, self.spec.name)
+        room = self.size.width or 32
+        column = 11
+        if column + 4 + len(value) > room:
+            column = len(label.rstrip()) + 1
+            if column + 4 + len(value) > room:
+                value = SHORT_FORMS.get(value, value)
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(f"{label:<{column}}", style="" if label[0] == " " else "bold")
         text.append("‹ " if self.has_focus else "  ", style="dim")
-        text.append(show_value(self.cfg, self.spec.name))
+        text.append(value)
         text.append(" ›" if self.has_focus else "", style="dim")
         return text
 
