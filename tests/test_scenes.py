@@ -41,12 +41,13 @@ def test_check_the_notes_shows_variance_two():
         assert lay.preactivation.std ** 2 == pytest.approx(2.0, rel=0.2)
 
 
+# the line of the bad value, not of its step's header
 @pytest.mark.parametrize("text,line,words", [
-    ('title = "x"\n[[step]]\ncaption = "ok"\nconfig = { depth = 0 }\n', 2, "depth must be"),
-    ('[[step]]\ncaption = "a"\n\n[[step]]\ncaption = "b"\nview = "sideways"\n', 4, "view"),
-    ('[[step]]\ncaption = "a"\nconfig = { nope = 1 }\n', 1, "unknown option"),
+    ('title = "x"\n[[step]]\ncaption = "ok"\nconfig = { depth = 0 }\n', 4, "depth must be"),
+    ('[[step]]\ncaption = "a"\n\n[[step]]\ncaption = "b"\nview = "sideways"\n', 6, "view"),
+    ('[[step]]\ncaption = "a"\nconfig = { nope = 1 }\n', 3, "unknown option"),
     ('[[step]]\ncaption = \n', 2, "Invalid"),
-    ('[[step]]\ncaption = "a"\nconfig = { width = 8192, batch = 65536, depth = 100 }\n', 1,
+    ('[[step]]\ncaption = "a"\nconfig = { width = 8192, batch = 65536, depth = 100 }\n', 3,
      "GiB"),
 ])
 def test_broken_scenes_name_the_line(text, line, words):
@@ -63,7 +64,7 @@ def test_cli_refuses_a_broken_scene(tmp_path, capsys):
     with pytest.raises(SystemExit) as code:
         main(["--scene", str(path)])
     err = capsys.readouterr().err
-    assert code.value.code == 2 and "broken.toml line 1" in err and "unknown scheme" in err
+    assert code.value.code == 2 and "broken.toml line 3" in err and "unknown scheme" in err
 
 
 async def test_keys_step_through_a_scene():

@@ -31,7 +31,8 @@ async def test_starts_on_the_course_demo():
         status = str(app.query_one("#status").render())
         assert "activations collapse toward 0" in status and "forward + backward in" in status
         result = Simulator().run(Config())
-        assert plot_titles(app)[:3] == [plot_title(result, i, "activation").plain
+        width = pane(app).plot_request.width
+        assert plot_titles(app)[:3] == [plot_title(result, i, "activation", width).plain
                                         for i in range(3)]
 
 
@@ -125,7 +126,8 @@ async def test_views_cycle_and_show_their_quantity():
             await settle(app, pilot)
             assert pane(app).view == view
             if view not in DIAGRAM_VIEWS:
-                assert plot_titles(app)[0] == plot_title(result, 0, view).plain
+                width = pane(app).plot_request.width
+                assert plot_titles(app)[0] == plot_title(result, 0, view, width).plain
 
 
 async def test_deep_networks_page_through_every_layer():

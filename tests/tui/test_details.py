@@ -203,3 +203,20 @@ async def test_every_scheme_and_activation_reads_in_full_at_80x24():
                 assert name in shown or SHORT_FORMS.get(name, name) in shown, shown
                 assert shown.rstrip().endswith("›"), shown
             main(app).propose(**{field: getattr(SMALL, field)})
+
+
+async def test_the_table_follows_the_histogram_pages():
+    from initscope.tui.widgets.table import LayerTable
+
+    app = InitScopeApp(SMALL.replace(depth=30))
+    async with app.run_test(size=(120, 38)) as pilot:
+        await settle(app, pilot)
+        table = app.query_one(LayerTable)
+        assert table.scroll_y == 0
+        await pilot.press("ctrl+end")
+        await settle(app, pilot)
+        first = app.query_one(HistogramGrid).visible_layers()[0]
+        assert first > 0 and table.scroll_y == min(first, table.max_scroll_y)
+        await pilot.press("ctrl+home")
+        await settle(app, pilot)
+        assert table.scroll_y == 0

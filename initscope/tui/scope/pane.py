@@ -257,6 +257,9 @@ class ScopePane(Widget):
         event.stop()
         self._titles()
         self.request_plots()
+        layers = self.grid.visible_layers()
+        if layers:  # the table follows the page: its first row is the page's first layer
+            self.query_one(LayerTable).scroll_to(y=layers[0], animate=False)
 
     def settled(self) -> bool:
         """True once the pane shows the current config's complete numbers and plots."""
