@@ -220,3 +220,43 @@ async def test_the_table_follows_the_histogram_pages():
         await pilot.press("ctrl+home")
         await settle(app, pilot)
         assert table.scroll_y == 0
+
+
+async def test_the_symmetry_meter_is_on_screen_at_80x24():
+    cfg = Config(scheme="constant", value=0.01, bias="zeros", lr=0.01, width=(64,))
+    app = InitScopeApp(cfg)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("full_stop")
+        for _ in range(300):
+            await pilot.pause(0.01)
+            if main(app).shown_history:
+                break
+        await pilot.pause()
+        meter = app.query_one("#train-meter")
+        assert "fewest: 1 of 64" in str(meter.render())
+        # drawn, not only laid out: the meter's text is in what the terminal shows
+        assert "fewest:" in app.export_screenshot().replace("&#160;", " ")
+        # on a short terminal it takes the room of the sparklines and the table
+        assert not app.query_one("SparklinePanel").display
+
+
+async def test_compare_at_80x24_gives_the_sides_the_width():
+    from initscope.tui.scope.compare import CompareScreen
+
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("C")
+        for _ in range(300):
+            await pilot.pause(0.02)
+            if isinstance(app.screen, CompareScreen) and app.screen.settled():
+                break
+        sides = [app.screen.query_one(f"#side-{s}") for s in ("A", "B")]
+        assert all(side.region.width >= 38 for side in sides)
+        await pilot.press("g")  # keys still change the active side
+        for _ in range(300):
+            await pilot.pause(0.02)
+            if app.screen.sides["A"].gain != 1.0 and app.screen.settled():
+                break
+        assert app.screen.sides["A"].gain == 1.1

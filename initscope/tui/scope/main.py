@@ -178,6 +178,7 @@ class MainScreen(ScopeScreen):
             self.session = TrainingSession(self.pane.config)
             self.pane.frozen = False
             self.query_one(TrainingPanel).data = TrainingView()
+            self.remove_class("-training")
 
     def on_training_progress(self, message: TrainingProgress) -> None:
         if message.session is not self.session or message.display.config != self.pane.config:
@@ -206,6 +207,7 @@ class MainScreen(ScopeScreen):
     def _show_training(self, history: list | None = None) -> None:
         panel = self.query_one(TrainingPanel)
         history = history if history is not None else panel.data.history
+        self.set_class(bool(history) or self._train_failure is not None, "-training")
         if not history and self._train_failure is None:
             panel.data = TrainingView()  # nothing to show before the first step
             return
