@@ -18,6 +18,7 @@ from typing import Annotated, Any, NoReturn
 import click
 import typer
 
+from initscope.ascii import AsciiStream
 from initscope.sim.config import Config, ConfigError, option_name
 
 # Typer escapes the "[default: ...]" of every option for an HTML export, even when
@@ -166,6 +167,9 @@ def main_callback(
     scene: Annotated[str | None, typer.Option(
         "--scene", help="step through a scene: a built-in name (initscope scenes) or a "
                         ".toml file")] = None,
+    ascii_only: Annotated[bool, typer.Option(
+        "--ascii", help="print only ASCII, on any command (automatic where the terminal "
+                        "cannot show Unicode; also INITSCOPE_ASCII=1)")] = False,
     version: Annotated[bool, typer.Option(
         "--version", callback=_show_version, is_eager=True,
         help="print the version and exit")] = False,
@@ -206,6 +210,11 @@ def main_callback(
     if not has_terminal():
         raise UsageProblem("the app needs a terminal (standard input and output are not "
                            "one here): in a script, use `initscope report` for the numbers")
+    if isinstance(sys.stdout, AsciiStream):
+        raise UsageProblem("the app draws with Unicode, which this terminal cannot show "
+                           f"(its encoding is {sys.stdout.underlying_encoding}): run it in a "
+                           "UTF-8 terminal (LANG=C.UTF-8), or use `initscope report`, which "
+                           "prints ASCII here")
     from initscope.tui.app import InitScopeApp
 
     app = InitScopeApp(config=config, theme_name=theme, scene=loaded, compare=sides)
@@ -443,8 +452,15 @@ def bench(
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: usage problems print one line and exit with code 2."""
+    from initscope.ascii import ascii_streams_if_needed
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--ascii" in args:  # anywhere on the line: before or after the command
+        args = [a for a in args if a != "--ascii"]
+        os.environ["INITSCOPE_ASCII"] = "1"
+    ascii_streams_if_needed()
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=args, standalone_mode=False)
     except UsageProblem as e:
         typer.echo(f"initscope: {e}", err=True)
         sys.exit(2)
