@@ -8,7 +8,7 @@ import pytest
 
 from initscope.sim import Config
 from initscope.tui.app import InitScopeApp
-from tests.tui.helpers import settle
+from tests.tui.helpers import main, settle
 
 
 def _app(**changes) -> InitScopeApp:
@@ -32,3 +32,74 @@ def test_he_relu_gradients_layout(snap_compare):
 
     app = _app(scheme="he_normal", activation="relu")
     assert snap_compare(app, terminal_size=(160, 50), run_before=view_gradients)
+
+
+# ---- 80x24, the usual size of an SSH session: every view, compare, training, a scene
+
+VIEWS_80 = ["activation", "preactivation", "gradient", "weight_gradient", "phase", "spectrum"]
+
+
+@pytest.mark.parametrize("view", VIEWS_80)
+def test_every_view_at_80x24(snap_compare, view):
+    async def show(pilot) -> None:
+        await settle(pilot.app, pilot)
+        main(pilot.app).set_view(view)
+        await settle(pilot.app, pilot)
+
+    cfg = dict(width=(64,), inputs=64, batch=256) if view == "spectrum" else {}
+    assert snap_compare(_app(**cfg), terminal_size=(80, 24), run_before=show)
+
+
+def test_compare_at_80x24(snap_compare):
+    async def compare(pilot) -> None:
+        await settle(pilot.app, pilot)
+        await pilot.press("C")
+        await settle(pilot.app, pilot, screen=pilot.app.screen)
+        await pilot.press("g")
+        await settle(pilot.app, pilot, screen=pilot.app.screen)
+
+    app = _app(scheme="he_normal", activation="relu", width=(64,), inputs=64, batch=256)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=compare)
+
+
+async def _steps_taken(pilot, steps: int) -> None:
+    for k in range(1, steps + 1):  # one step at a time, each waited for
+        await pilot.press("full_stop")
+        for _ in range(500):
+            await pilot.pause(0.01)
+            history = main(pilot.app).shown_history
+            if history and history[-1].step == k and not main(pilot.app).training:
+                break
+    await settle(pilot.app, pilot)
+
+
+def test_training_at_80x24(snap_compare):
+    async def train(pilot) -> None:
+        await settle(pilot.app, pilot)
+        await _steps_taken(pilot, 3)
+
+    app = _app(scheme="constant", value=0.01, bias="zeros", width=(64,), inputs=64, batch=256)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=train)
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_every_step_of_the_symmetry_scene_at_80x24(snap_compare, index):
+    from initscope.scenes import load_scene
+
+    scene = load_scene("symmetry")
+
+    async def go(pilot) -> None:
+        await settle(pilot.app, pilot)
+        for _ in range(index):
+            await pilot.press("n")
+        for _ in range(1000):  # the step's training runs to its end
+            await pilot.pause(0.01)
+            step = scene.steps[index]
+            history = main(pilot.app).shown_history
+            if not step.train or (history and history[-1].step == step.train
+                                  and not main(pilot.app).training):
+                break
+        await settle(pilot.app, pilot)
+
+    assert snap_compare(InitScopeApp(scene=scene, timings=False), terminal_size=(80, 24),
+                        run_before=go)
