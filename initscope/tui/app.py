@@ -103,6 +103,7 @@ class InitScopeApp(App):
         width, height = event.size
         self.set_class(width < 120, "-narrow")
         self.set_class(height < 36, "-short")
+        self.set_class(height < 22, "-tiny")
 
     def _idle_collect(self) -> None:
         if not any(w.is_running for w in self.workers):

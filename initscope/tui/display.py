@@ -163,9 +163,9 @@ def phase_content(request: PlotRequest, cancelled=lambda: False) -> Content:
     cfg = request.result.config
     act = ACTIVATIONS[cfg.activation]
     # the row labels take 7 cells and the axis name 5; the header, axis, legend and
-    # notes 6 lines, or 8 when the diagram is narrow and they take two lines each
+    # notes 7 lines, or 9 when the diagram is narrow and they take two lines each
     columns = max(12, min(80, request.width - 13))
-    around = 6 if columns >= NARROW_COLUMNS else 8
+    around = 7 if columns >= NARROW_COLUMNS else 9
     sw2, sb2, mu = config_sigmas(cfg)
     grid = phase_grid(act, columns=columns, rows=max(6, min(24, request.height - around)),
                       slope=cfg.slope, cancelled=cancelled, sw2_range=sw2_range_for(sw2))
@@ -173,9 +173,13 @@ def phase_content(request: PlotRequest, cancelled=lambda: False) -> Content:
     bar, axis = request.colors
     text = phase_text(grid, (sw2, sb2 + mu * mu), {"ordered": bar, "axis": axis})
     shift = f" (bias {fmt(mu, 3)} as a mean shift; drawn at σb² = b²)" if mu else ""
-    text.append(f"\n{'':7}{cfg.activation}: χ1 = {fmt(point.chi_1, 3)} ({point.phase}), "
-                f"q* = {fmt(point.q_star, 3)}, ξc = {fmt(point.xi_c, 3)} layers{shift}"
-                f"\n{'':7}shift+←/→ σw², shift+↑/↓ σb²", style=axis)
+    summary = (f"{cfg.activation}: χ1 = {fmt(point.chi_1, 3)} ({point.phase}), "
+               f"q* = {fmt(point.q_star, 3)}", f"ξc = {fmt(point.xi_c, 3)} layers{shift}")
+    if 7 + len(", ".join(summary)) <= request.width:
+        summary = (", ".join(summary),)
+    for line in summary:  # on two lines of its own where one would wrap mid-phrase
+        text.append(f"\n{'':7}{line}", style=axis)
+    text.append(f"\n{'':7}shift+←/→ σw², shift+↑/↓ σb²", style=axis)
     return Content.from_rich_text(text)
 
 

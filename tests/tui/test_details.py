@@ -260,3 +260,26 @@ async def test_compare_at_80x24_gives_the_sides_the_width():
             if app.screen.sides["A"].gain != 1.0 and app.screen.settled():
                 break
         assert app.screen.sides["A"].gain == 1.1
+
+
+async def test_at_60x20_every_box_keeps_its_bottom_border():
+    from initscope.tui.widgets.table import LayerTable
+
+    app = InitScopeApp()
+    async with app.run_test(size=(60, 20)) as pilot:
+        await settle(app, pilot)
+        main_area = app.query_one("#main").region
+        for box in (app.query_one(LayerTable), app.query_one(HistogramGrid)):
+            assert box.region.bottom <= main_area.bottom, box
+
+
+async def test_the_phase_summary_never_wraps_mid_phrase_at_80x24():
+    app = InitScopeApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        main(app).set_view("phase")
+        await settle(app, pilot)
+        diagram = app.query_one(".diagram")
+        lines = str(diagram.render()).splitlines()
+        assert any(line.strip().startswith("ξc =") for line in lines)
+        assert all(len(line.rstrip()) <= diagram.content_size.width for line in lines), lines
