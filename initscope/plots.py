@@ -20,6 +20,24 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 MIN_WIDTH, MIN_HEIGHT = 14, 4
 
 
+def _tick_labels(edges: tuple[float, ...], width: int) -> str:
+    """The x-axis label line, laid out here: where labels would touch, plotext drops
+    and shifts them in an order that changes from process to process. Both ends and
+    the middle where they fit, else the ends, else the middle."""
+    lo, mid, hi = fmt(edges[0], 3), fmt((edges[0] + edges[-1]) / 2, 3), fmt(edges[-1], 3)
+    line = [" "] * width
+    start = width // 2 - len(mid) // 2
+    if len(lo) < start and start + len(mid) < width - len(hi):
+        placed = [(0, lo), (start, mid), (width - len(hi), hi)]
+    elif len(lo) + len(hi) + 2 <= width:
+        placed = [(0, lo), (width - len(hi), hi)]
+    else:
+        placed = [(max(0, start), mid)]
+    for at, label in placed:
+        line[at:at + len(label)] = label
+    return "".join(line[:width]).rstrip()
+
+
 @lru_cache(maxsize=128)  # a few pages of plots in a few views
 def histogram_text(counts: tuple[int, ...], edges: tuple[float, ...], width: int, height: int,
                    bar: str, axis: str) -> Text:
@@ -34,10 +52,10 @@ def histogram_text(counts: tuple[int, ...], edges: tuple[float, ...], width: int
     fig.xlim(-0.5, bins - 0.5)
     if max(counts) == 0:
         fig.ylim(0, 1)
-    mid = (edges[0] + edges[-1]) / 2
-    fig.xticks([0, (bins - 1) / 2, bins - 1], [fmt(edges[0], 3), fmt(mid, 3), fmt(edges[-1], 3)])
+    fig.xticks([0, (bins - 1) / 2, bins - 1], ["", "", ""])
     fig.yticks([])
-    plain = _ANSI.sub("", fig.build()).rstrip("\n")
+    lines = _ANSI.sub("", fig.build()).rstrip("\n").split("\n")
+    plain = "\n".join(lines[:-1] + [_tick_labels(edges, width)])
     text = Text(plain, style=axis, no_wrap=True, overflow="crop")
     text.highlight_regex(r"█+", style=bar)
     return text

@@ -34,7 +34,7 @@ def test_he_relu_gradients_layout(snap_compare):
     assert snap_compare(app, terminal_size=(160, 50), run_before=view_gradients)
 
 
-# ---- 80x24, the usual size of an SSH session: every view, compare, training, a scene
+# ---- 80x24, the usual size of an SSH session: every view, compare, training
 
 VIEWS_80 = ["activation", "preactivation", "gradient", "weight_gradient", "phase", "spectrum"]
 
@@ -46,8 +46,11 @@ def test_every_view_at_80x24(snap_compare, view):
         main(pilot.app).set_view(view)
         await settle(pilot.app, pilot)
 
+    # float64: float32 sums over the batch can differ in the last bit between runs
+    # (BLAS threads), which moves a tick label by a cell
     cfg = dict(width=(64,), inputs=64, batch=256) if view == "spectrum" else {}
-    assert snap_compare(_app(**cfg), terminal_size=(80, 24), run_before=show)
+    assert snap_compare(_app(dtype="float64", **cfg), terminal_size=(80, 24),
+                        run_before=show)
 
 
 def test_compare_at_80x24(snap_compare):
@@ -58,7 +61,8 @@ def test_compare_at_80x24(snap_compare):
         await pilot.press("g")
         await settle(pilot.app, pilot, screen=pilot.app.screen)
 
-    app = _app(scheme="he_normal", activation="relu", width=(64,), inputs=64, batch=256)
+    app = _app(scheme="he_normal", activation="relu", width=(64,), inputs=64, batch=256,
+               dtype="float64")
     assert snap_compare(app, terminal_size=(80, 24), run_before=compare)
 
 
@@ -78,28 +82,6 @@ def test_training_at_80x24(snap_compare):
         await settle(pilot.app, pilot)
         await _steps_taken(pilot, 3)
 
-    app = _app(scheme="constant", value=0.01, bias="zeros", width=(64,), inputs=64, batch=256)
+    app = _app(scheme="constant", value=0.01, bias="zeros", width=(64,), inputs=64, batch=256,
+               dtype="float64")
     assert snap_compare(app, terminal_size=(80, 24), run_before=train)
-
-
-@pytest.mark.parametrize("index", [0, 1, 2])
-def test_every_step_of_the_symmetry_scene_at_80x24(snap_compare, index):
-    from initscope.scenes import load_scene
-
-    scene = load_scene("symmetry")
-
-    async def go(pilot) -> None:
-        await settle(pilot.app, pilot)
-        for _ in range(index):
-            await pilot.press("n")
-        for _ in range(1000):  # the step's training runs to its end
-            await pilot.pause(0.01)
-            step = scene.steps[index]
-            history = main(pilot.app).shown_history
-            if not step.train or (history and history[-1].step == step.train
-                                  and not main(pilot.app).training):
-                break
-        await settle(pilot.app, pilot)
-
-    assert snap_compare(InitScopeApp(scene=scene, timings=False), terminal_size=(80, 24),
-                        run_before=go)

@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
-CELL_MIN_WIDTH = 26
+CELL_MIN_WIDTH = 24  # two plots side by side at 80x24
 CELL_MIN_HEIGHT = 8
 
 
