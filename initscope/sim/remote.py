@@ -138,6 +138,7 @@ class RemoteSimulator:
         self._requests: Connection | None = None
         self._replies: Connection | None = None
         self._run_id = 0
+        self._last_config: Config | None = None
 
     def _start(self) -> None:
         """A fresh interpreter (no fork of a threaded app, no re-run of the caller's
@@ -179,6 +180,11 @@ class RemoteSimulator:
         `cancel` is set, WorkerProcessError if the process ended."""
         validate(cfg)
         check_budget(cfg)
+        # the local draws (training's, the spectrum's) belong to the config on screen:
+        # a new run lets go of them, or they would pile up config after config
+        if cfg != self._last_config:
+            self.local.draws.keep_only(set())
+            self._last_config = cfg
         with self._lock:
             if not self._alive():
                 self.close()
