@@ -1,6 +1,6 @@
 """The error function on arrays, to the precision of their dtype, with NumPy alone.
 
-NumPy has no erf. This one is fitted at import to Python's own `math.erf`: [0, 6]
+NumPy has no erf. This one is fitted, on first use, to Python's own `math.erf`: [0, 6]
 is cut into 96 pieces, and on each a polynomial is fitted by least squares at 24
 Chebyshev points of the piece, in u = (x - mid) / h. On a piece of width h the fit's
 error is about (h/2)^(d+1) / (d+1)! times the size of erf's (d+1)-th derivative
@@ -14,6 +14,7 @@ erf(x) = 1 - erfc(x) with erfc(6) = 2e-17: 1 to float64 precision. Odd: erf(-x) 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -33,7 +34,10 @@ def _fit(degree: int, dtype: type) -> list[np.ndarray]:
     return [np.ascontiguousarray(column, dtype=dtype) for column in table.T]
 
 
-_TABLES = {np.dtype(np.float64): _fit(8, np.float64), np.dtype(np.float32): _fit(5, np.float32)}
+@lru_cache(maxsize=2)
+def _table(dtype: np.dtype) -> list[np.ndarray]:
+    """Fitted on first use (about 40 ms), so commands that never need erf do not pay."""
+    return _fit(8, np.float64) if dtype == np.float64 else _fit(5, np.float32)
 
 
 CHUNK = 1 << 15  # entries at a time: bounds the temporaries, and keeps them in cache
@@ -54,7 +58,7 @@ def erf(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     if x.dtype != np.float32:
         x = x.astype(np.float64)
-    columns = _TABLES[x.dtype]
+    columns = _table(x.dtype)
     ax = np.abs(x)
     nan = np.isnan(x)
     scaled = np.minimum(np.where(nan, 0, ax), TOP) * x.dtype.type(1 / _H)

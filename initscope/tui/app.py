@@ -24,7 +24,7 @@ from initscope.tui.keymap import load_keymap
 from initscope.tui.scope.compare import CompareScreen
 from initscope.tui.scope.editing import ScopeScreen
 from initscope.tui.scope.main import MainScreen
-from initscope.tui.screens import HelpScreen
+from initscope.tui.screens import HelpScreen, is_open
 from initscope.tui.themes import DEFAULT_THEME, load_themes, variable_defaults
 
 IDLE_COLLECT_SECONDS = 10.0  # full garbage collections wait for a quiet moment
@@ -115,12 +115,12 @@ class InitScopeApp(App):
         self.notify(f"theme: {self.theme}", timeout=2)
 
     def action_command_palette(self) -> None:
-        if self.use_command_palette and not self._is_open(SteadyCommandPalette):
+        if self.use_command_palette and not is_open(self, SteadyCommandPalette):
             self.push_screen(SteadyCommandPalette(id="--command-palette"))
 
     def action_help(self) -> None:
         """Every key of the screen the help was asked on, with its binding id."""
-        if self._is_open(HelpScreen):
+        if is_open(self, HelpScreen):
             return
         rows, seen = [], set()
         for binding in bindings_of(self) + bindings_of(self.screen):
@@ -129,10 +129,6 @@ class InitScopeApp(App):
                 rows.append((key_label(binding.key), binding.description, binding.id))
         rows.append(("ctrl+p", "command palette", ""))
         self.push_screen(HelpScreen(rows))
-
-    def _is_open(self, kind: type) -> bool:
-        """Whether a screen of this kind is up already (its key pressed twice fast)."""
-        return any(isinstance(screen, kind) for screen in self.screen_stack)
 
 
 def key_label(key: str) -> str:

@@ -19,10 +19,24 @@ from initscope.tui.exporting import free_stem
 Result = TypeVar("Result")
 
 
-class Dialog(ModalScreen[Result]):
-    """A modal screen that closes once. A key queued behind the one that closed it
-    (Enter or Escape pressed twice fast) would dismiss it again, and dismissing pops
-    whatever screen is on top: the app's own, once."""
+class ClosesOnce:
+    """A screen that closes once. A key queued behind the one that closed it (Enter or
+    Escape pressed twice fast) would dismiss it again, and dismissing pops whatever
+    screen is on top: the app's own, once."""
+
+    def dismiss(self, result=None):
+        if self.is_active:
+            return super().dismiss(result)
+        return None
+
+
+def is_open(app, kind: type) -> bool:
+    """Whether a screen of this kind is up already (its key pressed twice fast)."""
+    return any(isinstance(screen, kind) for screen in app.screen_stack)
+
+
+class Dialog(ClosesOnce, ModalScreen[Result]):
+    """A modal screen that closes once (ClosesOnce)."""
 
     DEFAULT_CSS = """
     Dialog {
@@ -38,11 +52,6 @@ class Dialog(ModalScreen[Result]):
         background: $surface;
     }
     """
-
-    def dismiss(self, result: Result | None = None):
-        if self.is_active:
-            return super().dismiss(result)
-        return None
 
 
 class HelpScreen(Dialog[None]):

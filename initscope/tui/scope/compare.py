@@ -19,6 +19,7 @@ from initscope.sim import Config
 from initscope.sim.remote import AnySimulator, shared_simulator
 from initscope.tui.scope.editing import ScopeScreen
 from initscope.tui.scope.pane import ScopePane
+from initscope.tui.screens import ClosesOnce
 from initscope.tui.widgets.footer import KeyFooter
 from initscope.tui.widgets.selectors import SelectorPane
 
@@ -27,7 +28,7 @@ SHARED_FIELDS = ("seed",)  # changed on both sides at once: the draws stay the s
 HISTOGRAM_VIEWS = ("activation", "preactivation", "gradient", "weight_gradient")
 
 
-class CompareScreen(ScopeScreen):
+class CompareScreen(ClosesOnce, ScopeScreen):
     """A | B. Escape goes back to one network with the active side's config."""
 
     DEFAULT_CSS = """
@@ -128,11 +129,6 @@ class CompareScreen(ScopeScreen):
 
     def action_leave(self) -> None:
         self.dismiss(self.active_pane.config)
-
-    def dismiss(self, result=None):
-        if self.is_active:  # a second Escape queued behind the first: already gone
-            return super().dismiss(result)
-        return None
 
     def on_scope_pane_failed(self, message: ScopePane.Failed) -> None:
         self.say_error(message.error)

@@ -25,7 +25,7 @@ from initscope.sim.share import encode
 from initscope.tui.commands import ScopeCommands
 from initscope.tui.exporting import export_folder, export_stem
 from initscope.tui.scope.pane import ScopePane
-from initscope.tui.screens import CodeScreen, EditScreen
+from initscope.tui.screens import CodeScreen, EditScreen, is_open
 from initscope.tui.widgets.selectors import (
     FIELDS_BY_NAME,
     Selector,
@@ -232,16 +232,12 @@ class ScopeScreen(Screen):
                 return
             self.propose(**{field: value})
 
-        if not self._is_open(EditScreen):
+        if not is_open(self.app, EditScreen):
             self.app.push_screen(EditScreen(spec.label_of(self.current_config()).strip(),
                                             show_value(self.current_config(), field)), done)
 
     def action_code(self) -> None:
         cfg = self.current_config()
-        if not self._is_open(CodeScreen):
+        if not is_open(self.app, CodeScreen):
             self.app.push_screen(CodeScreen(snippets(cfg), encode(cfg), export_folder(),
                                             export_stem(cfg)))
-
-    def _is_open(self, kind: type) -> bool:
-        """Whether a dialog of this kind is up already (its key pressed twice fast)."""
-        return any(isinstance(screen, kind) for screen in self.app.screen_stack)

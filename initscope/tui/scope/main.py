@@ -31,6 +31,7 @@ from initscope.tui.scope.training import (
     TrainingSession,
     start_training,
 )
+from initscope.tui.screens import is_open
 from initscope.tui.widgets.footer import KeyFooter
 from initscope.tui.widgets.selectors import SelectorPane
 from initscope.tui.widgets.training import MAX_LAYER_ROWS, TrainingPanel, TrainingView
@@ -123,7 +124,7 @@ class MainScreen(ScopeScreen):
         self.notify(message.error, title="Run failed", severity="error", timeout=8)
         self.set_status(message.error, error=True)
 
-    def watch_pane_config(self) -> None:
+    def _config_changed(self) -> None:
         cfg = self.pane.config
         self._stop_training(reset=True)
         self.set_status(f"running {cfg.scheme} · {cfg.activation} · "
@@ -133,7 +134,7 @@ class MainScreen(ScopeScreen):
         before = self.pane.config
         applied = super().propose(**changes)
         if applied and self.pane.config != before:
-            self.watch_pane_config()
+            self._config_changed()
         return applied
 
     def say_error(self, message: str) -> None:
@@ -270,7 +271,7 @@ class MainScreen(ScopeScreen):
     # ---- compare and export -------------------------------------------------------------
 
     def action_compare(self) -> None:
-        if not self._is_open(CompareScreen):
+        if not is_open(self.app, CompareScreen):
             self._stop_training(reset=True)
             self.pane.rerun()
             cfg = self.pane.config
