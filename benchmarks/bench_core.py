@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from initscope.bench import run_bench  # noqa: E402
 from initscope.sim import Config  # noqa: E402
+from initscope.sim.stats import DEFAULT_BINS  # noqa: E402
 
 CASES = {
     "course demo (tanh, 10 x 500, batch 1000)": Config(scheme="xavier_normal"),
@@ -48,7 +49,7 @@ def torch_autograd_seconds(cfg: Config, repeats: int) -> float | None:
     def stats(t: torch.Tensor) -> None:
         t = t.detach()
         (t.mean().item(), t.std().item(), t.min().item(), t.max().item(),
-         torch.histc(t, bins=cfg.bins))
+         torch.histc(t, bins=DEFAULT_BINS))
 
     def once() -> None:
         hs = []
