@@ -219,7 +219,10 @@ class ScopePane(Widget):
             return
         grid = self.grid
         width, height = grid.cell_size()
-        layers = tuple(grid.visible_layers())
+        # the grid may already count a new config's rows while the shown result is
+        # still the old config's: draw only the rows that result has
+        rows = len(self.shown.result.layers)
+        layers = tuple(i for i in grid.visible_layers() if i < rows)
         if self.view in DIAGRAM_VIEWS:
             panel = self.query_one(".diagram")
             size = panel.content_size if panel.content_size.width else grid.content_size
