@@ -27,15 +27,16 @@ SAMPLE = "█σ→·…┃"  # what the app and the CLI draw with
 
 
 def _box(char: str) -> str:
-    """Box drawing (U+2500-U+257F) as +, - or |, from the character's name."""
-    name = unicodedata.name(char, "")
-    if "VERTICAL" in name and "HORIZONTAL" in name:
+    """Box drawing (U+2500-U+257F) as +, - or |, from the character's name: corners
+    and tees (`DOWN AND RIGHT`, `UP AND HORIZONTAL`) are +, so axis ticks stay."""
+    words = unicodedata.name(char, "").split()
+    if "AND" in words:
         return "+"
-    if "VERTICAL" in name:
+    if {"VERTICAL", "UP", "DOWN"} & set(words):
         return "|"
-    if "HORIZONTAL" in name or "DASH" in name:
+    if {"HORIZONTAL", "LEFT", "RIGHT", "DASH"} & set(words):
         return "-"
-    return "+"  # corners, arcs, tees
+    return "+"
 
 
 def to_ascii(text: str) -> str:
@@ -104,3 +105,55 @@ def ascii_streams_if_needed(force: bool = False) -> bool:
         sys.stdout = AsciiStream(sys.stdout)
         sys.stderr = AsciiStream(sys.stderr)
     return True
+
+
+# The app's screen is a grid: a stand-in there must take exactly the cells its glyph
+# took, so each is one character (two for a wide glyph), chosen to keep the picture:
+# the eighth blocks of sparklines and scrollbars rise through `_.:-=+*#`.
+CELL_GLYPHS = {
+    "▁": "_", "▂": ".", "▃": ":", "▄": "-", "▅": "=", "▆": "+", "▇": "*", "█": "#",
+    "▀": '"', "▌": "#", "▐": "#", "▔": "-", "▏": "|", "▕": "|", "▓": "%", "▒": "+",
+    "░": ".", "●": "o", "○": "o", "◀": "<", "▶": ">", "▲": "^", "▼": "v", "⭘": "o",
+    "σ": "s", "χ": "X", "ξ": "E", "Φ": "F", "φ": "f", "α": "a", "μ": "u", "²": "2",
+    "→": ">", "←": "<", "↑": "^", "↓": "v", "·": ".", "…": "~", "⚠": "!", "±": "+",
+    "‹": "<", "›": ">", "≈": "~", "×": "x", "√": "V", "—": "-", "–": "-", "≤": "<",
+    "≥": ">", "∞": "8", "⏎": "/", "⇥": ">", "⌫": "<", "✓": "v", "✗": "x", "✔": "v",
+    "✘": "x", "┃": "|", "▉": "#", "▊": "#", "▋": "#", "▍": "|", "▎": "|",
+}
+
+
+class _CellTable(dict):
+    """str.translate's table for `to_cells`, filled on first sight of each glyph."""
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        if char.isascii():
+            stand_in = char
+        elif char in CELL_GLYPHS:
+            stand_in = CELL_GLYPHS[char]
+        elif "\u2500" <= char <= "\u257f":
+            stand_in = _box(char)
+        elif "\u2580" <= char <= "\u259f":  # the other block elements: quadrants
+            stand_in = "#"
+        elif "\u25a0" <= char <= "\u25ff":  # geometric shapes: squares, circles
+            stand_in = "o"
+        elif "\u2800" <= char <= "\u28ff":  # braille dots: more dots, a heavier mark
+            stand_in = " .:+#"[min(4, (bin(code - 0x2800).count("1") + 1) // 2)]
+        elif unicodedata.combining(char):
+            stand_in = ""
+        else:
+            plain = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode()
+            stand_in = plain[:1] or "?"
+            if unicodedata.east_asian_width(char) in ("W", "F"):
+                stand_in = (stand_in + " ")[:2] if plain else "  "
+        self[code] = stand_in
+        return stand_in
+
+
+_CELLS = _CellTable()
+
+
+def to_cells(text: str) -> str:
+    """`text` in ASCII, cell for cell: what a terminal without Unicode is sent by the
+    app, whose layout has already counted every glyph's width."""
+    return text if text.isascii() else text.translate(_CELLS)

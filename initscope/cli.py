@@ -210,14 +210,11 @@ def main_callback(
     if not has_terminal():
         raise UsageProblem("the app needs a terminal (standard input and output are not "
                            "one here): in a script, use `initscope report` for the numbers")
-    if isinstance(sys.stdout, AsciiStream):
-        raise UsageProblem("the app draws with Unicode, which this terminal cannot show "
-                           f"(its encoding is {sys.stdout.underlying_encoding}): run it in a "
-                           "UTF-8 terminal (LANG=C.UTF-8), or use `initscope report`, which "
-                           "prints ASCII here")
     from initscope.tui.app import InitScopeApp
 
-    app = InitScopeApp(config=config, theme_name=theme, scene=loaded, compare=sides)
+    # ascii: the terminal cannot show Unicode, or it was asked for (--ascii, INITSCOPE_ASCII)
+    app = InitScopeApp(config=config, theme_name=theme, scene=loaded, compare=sides,
+                       ascii_only=isinstance(sys.stdout, AsciiStream))
     app.run()
     leave_now(app.return_code or 0)
 

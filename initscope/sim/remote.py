@@ -77,6 +77,8 @@ def serve(requests: Connection, replies: Connection, nice: int) -> None:
     cancel = threading.Event()
     # the parent asks a run to stop with SIGUSR1; the core sees it between layers
     signal.signal(signal.SIGUSR1, lambda signum, frame: cancel.set())
+    # SIGUSR1's default is to end the process: the parent signals only after this
+    replies.send(("ready", 0, None))
     sim = Simulator()
     while True:
         try:
@@ -139,6 +141,7 @@ class RemoteSimulator:
         self._replies: Connection | None = None
         self._run_id = 0
         self._last_config: Config | None = None
+        self._ready = False  # the worker handles SIGUSR1 (before, it would end it)
 
     def _start(self) -> None:
         """A fresh interpreter (no fork of a threaded app, no re-run of the caller's
@@ -149,6 +152,7 @@ class RemoteSimulator:
         env = {**os.environ,
                "PYTHONPATH": os.pathsep.join(filter(None, [package_root,
                                                            os.environ.get("PYTHONPATH")]))}
+        self._ready = False
         self._process = subprocess.Popen(
             [sys.executable, "-m", "initscope.sim.remote", str(request_read),
              str(reply_write), str(self.nice)],
@@ -202,7 +206,8 @@ class RemoteSimulator:
     def _receive(self, run_id: int, cancel, on_forward) -> RunResult:
         forward, asked_to_stop = None, False
         while True:
-            if cancel is not None and cancel.is_set() and not asked_to_stop:
+            stop = cancel is not None and cancel.is_set()
+            if stop and not asked_to_stop and self._ready:
                 self._process.send_signal(signal.SIGUSR1)  # stops at the next layer
                 asked_to_stop = True
             try:
@@ -218,6 +223,9 @@ class RemoteSimulator:
                         "starts a new one")
                 continue
             kind, got, payload = message
+            if kind == "ready":
+                self._ready = True
+                continue
             if got != run_id:
                 continue
             if kind == "forward":
@@ -225,6 +233,8 @@ class RemoteSimulator:
                 if on_forward is not None and not (cancel is not None and cancel.is_set()):
                     on_forward(payload.snapshot())  # the caller may keep it as it is
             elif kind == "done":
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled()  # asked to stop as it finished: not wanted now
                 return _with_forward(payload, forward) if forward is not None else payload
             elif kind == "cancelled":
                 raise Cancelled()

@@ -14,6 +14,7 @@ import gc
 from textual import events
 from textual.app import App
 from textual.binding import Binding
+from textual.driver import Driver
 from textual.screen import Screen
 
 from initscope.scenes import Scene
@@ -25,9 +26,12 @@ from initscope.tui.scope.compare import CompareScreen
 from initscope.tui.scope.editing import ScopeScreen
 from initscope.tui.scope.main import MainScreen
 from initscope.tui.screens import HelpScreen, is_open
+from initscope.tui.terminal import ascii_driver
 from initscope.tui.themes import DEFAULT_THEME, load_themes, variable_defaults
 
 IDLE_COLLECT_SECONDS = 10.0  # full garbage collections wait for a quiet moment
+# below this many columns the selectors take 27 (not 34): the per-layer table's 88 fit
+NARROW_BELOW = 130
 KEY_NAMES = {"left_square_bracket": "[", "right_square_bracket": "]",
              "left_curly_bracket": "{", "right_curly_bracket": "}",
              "question_mark": "?", "full_stop": "."}
@@ -48,9 +52,12 @@ class InitScopeApp(App):
 
     def __init__(self, config: Config | None = None, theme_name: str | None = None,
                  timings: bool = True, scene: Scene | None = None,
-                 compare: tuple[Config, Config] | None = None) -> None:
+                 compare: tuple[Config, Config] | None = None,
+                 ascii_only: bool = False) -> None:
         """`timings=False` keeps run times off the screen (for snapshot tests); a scene
-        starts at its first step; `compare` opens A | B over the main screen."""
+        starts at its first step; `compare` opens A | B over the main screen;
+        `ascii_only` writes every frame in ASCII (for terminals without Unicode)."""
+        self.ascii_only = ascii_only
         super().__init__()
         self.start = MainScreen(runnable(config or Config()), scene=scene, compare=compare,
                                 timings=timings)
@@ -60,6 +67,10 @@ class InitScopeApp(App):
         self.set_keymap(keymap)
         if problem:
             self.startup_errors.append(problem)
+
+    def get_driver_class(self) -> type[Driver]:
+        driver = super().get_driver_class()
+        return ascii_driver(driver) if self.ascii_only else driver
 
     def get_default_screen(self) -> Screen:
         return self.start
@@ -101,7 +112,7 @@ class InitScopeApp(App):
     def on_resize(self, event: events.Resize) -> None:
         # the event's size: the app's own is updated after this handler
         width, height = event.size
-        self.set_class(width < 120, "-narrow")
+        self.set_class(width < NARROW_BELOW, "-narrow")
         self.set_class(height < 36, "-short")
         self.set_class(height < 22, "-tiny")
 

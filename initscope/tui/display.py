@@ -217,15 +217,31 @@ def spectrum_content(request: PlotRequest) -> Content:
         return Content.from_rich_text(Text(str(e), style=axis))
     values = spectrum.flat
     counts, edges = np.histogram(values, bins=max(10, min(60, request.width - 4)))
-    text = Text(f"{len(values)} singular values of the input-output Jacobian at "
-                f"{len(spectrum.singular_values)} inputs\n", style="bold")
-    text.append_text(histogram_text(tuple(int(c) for c in counts), tuple(float(e) for e in edges),
-                                    max(20, request.width), max(6, request.height - 3), bar, axis))
     data = spectrum.to_dict()
-    text.append(f"\nmean square {fmt(data['mean_squared'], 3)} · min {fmt(data['min'], 3)} · "
-                f"max {fmt(data['max'], 3)} · spread (std/rms) {fmt(spread(spectrum), 3)}   "
-                f"({isometry_verdict(data['min'], data['max'])})", style=axis)
+    head = fit_phrases([f"{len(values)} singular values", "of the input-output Jacobian",
+                        f"at {len(spectrum.singular_values)} inputs"], request.width, " ")
+    tail = fit_phrases([f"mean square {fmt(data['mean_squared'], 3)}",
+                        f"min {fmt(data['min'], 3)}", f"max {fmt(data['max'], 3)}",
+                        f"spread (std/rms) {fmt(spread(spectrum), 3)}",
+                        f"({isometry_verdict(data['min'], data['max'])})"], request.width)
+    text = Text("\n".join(head) + "\n", style="bold")
+    height = max(6, request.height - len(head) - len(tail))
+    text.append_text(histogram_text(tuple(int(c) for c in counts), tuple(float(e) for e in edges),
+                                    max(20, request.width), height, bar, axis))
+    text.append("\n" + "\n".join(tail), style=axis)
     return Content.from_rich_text(text)
+
+
+def fit_phrases(phrases: list[str], width: int, sep: str = " · ") -> list[str]:
+    """`phrases` joined by `sep` into lines of at most `width` cells, breaking only
+    between phrases (a phrase longer than the width gets a line of its own)."""
+    lines: list[str] = []
+    for phrase in phrases:
+        if lines and len(lines[-1]) + len(sep) + len(phrase) <= width:
+            lines[-1] += sep + phrase
+        else:
+            lines.append(phrase)
+    return lines
 
 
 def isometry_verdict(low: float, high: float, tolerance: float = 0.1) -> str:

@@ -85,3 +85,18 @@ def test_the_worker_process_runs_at_a_lower_priority(remote):
     remote.run(SMALL)
     tids = os.listdir(f"/proc/{remote._process.pid}/task")
     assert tids and all(os.getpriority(os.PRIO_PROCESS, int(t)) >= remote.nice for t in tids)
+
+
+def test_a_cancel_while_the_worker_process_starts_does_not_end_it(remote):
+    # SIGUSR1 ends a process that has not yet installed its handler: a run cancelled
+    # at once (a new config a moment after the app starts) once killed the worker
+    for _ in range(3):
+        remote.close()
+        cancel = threading.Event()
+        cancel.set()
+        with pytest.raises(Cancelled):
+            remote.run(SMALL, cancel=cancel)
+        process = remote._process
+        assert process is not None and process.poll() is None
+        same_numbers(remote.run(SMALL), Simulator().run(SMALL))
+        assert remote._process is process  # the same process ran the next config

@@ -283,3 +283,44 @@ async def test_the_phase_summary_never_wraps_mid_phrase_at_80x24():
         lines = str(diagram.render()).splitlines()
         assert any(line.strip().startswith("ξc =") for line in lines)
         assert all(len(line.rstrip()) <= diagram.content_size.width for line in lines), lines
+
+
+async def test_every_column_of_the_table_fits_at_120x38():
+    from initscope.tui.widgets.table import LayerTable
+
+    app = InitScopeApp(Config())  # the course demo: the widest numbers of the default
+    async with app.run_test(size=(120, 38)) as pilot:
+        await settle(app, pilot)
+        table = app.query_one(LayerTable)
+        assert table.max_scroll_x == 0, "the table scrolls sideways at 120x38"
+        assert table.lines()[0].split()[-1] == "0%"  # sat, the last column
+
+
+async def test_the_last_layer_keeps_its_axis_labels_with_per_layer_ranges():
+    from initscope.tui.widgets.histograms import HistogramPlot
+
+    app = InitScopeApp(Config())
+    async with app.run_test(size=(120, 38)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("x", "ctrl+end")  # x-range per layer, then the last page
+        await settle(app, pilot)
+        plot = [p for p in app.query(HistogramPlot) if p.display][-1]
+        lines = str(plot.render()).splitlines()
+        assert lines[0].startswith("L10")
+        labels = lines[-1].split()
+        assert len(labels) == 3 and all(float(x) == float(x) for x in labels), lines[-1]
+        assert float(labels[0]) < float(labels[1]) < float(labels[2])
+
+
+@pytest.mark.parametrize("width", [50, 80, 120])
+def test_the_spectrum_captions_break_between_phrases(width):
+    from initscope.sim import Simulator
+    from initscope.tui.display import PlotRequest, spectrum_content
+
+    result = Simulator().run(SMALL)
+    lines = spectrum_content(PlotRequest(result, "spectrum", (), width, 20, ("red", "white")))
+    lines = lines.plain.splitlines()
+    assert len(lines) == 20 and all(len(line) <= width for line in lines), lines
+    words = " ".join(lines)
+    assert "singular values of the input-output Jacobian at" in words
+    assert all(not line.startswith(("t ", "·")) for line in lines)  # not mid-word or mid-phrase

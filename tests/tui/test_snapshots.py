@@ -85,3 +85,35 @@ def test_training_at_80x24(snap_compare):
     app = _app(scheme="constant", value=0.01, bias="zeros", width=(64,), inputs=64, batch=256,
                dtype="float64")
     assert snap_compare(app, terminal_size=(80, 24), run_before=train)
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_every_symmetry_scene_step_at_80x24(snap_compare, index):
+    """The scene as shipped, in float64 (float32 sums can differ in the last bit
+    between runs), each step's 40 training steps waited for to the end."""
+    import dataclasses
+
+    from initscope.scenes import load_scene
+
+    scene = load_scene("symmetry")
+    steps = tuple(dataclasses.replace(s, config=s.config.replace(dtype="float64"))
+                  for s in scene.steps)
+    scene = dataclasses.replace(scene, steps=steps)
+
+    async def step_trained(pilot) -> None:
+        await settle(pilot.app, pilot)
+        for _ in range(index):
+            await pilot.press("n")
+        screen = main(pilot.app)
+        for _ in range(3000):
+            await pilot.pause(0.01)
+            history = screen.shown_history
+            if (screen.scene_index == index and history and history[-1].step == 40
+                    and not screen.training):
+                break
+        else:
+            raise AssertionError("the step's training did not finish")
+        await settle(pilot.app, pilot)
+
+    app = InitScopeApp(scene=scene, timings=False)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=step_trained)
