@@ -76,27 +76,31 @@ def torch_autograd_seconds(cfg: Config, repeats: int) -> float | None:
     return statistics.median(times)
 
 
-def training_row(cfg: Config, repeats: int) -> str:
-    """One SGD step (forward, backward, update, records) against one recompute of the
-    statistics and the matmul floor, all in this run."""
+def training_rows(cfg: Config, repeats: int) -> list[str]:
+    """One training step (forward, backward, update, records) with SGD, SGD with
+    momentum and Adam, against one recompute of the statistics and the matmul floor,
+    all timed round-robin in this run."""
     from initscope.bench import MatmulFloor
     from initscope.sim import Simulator
     from initscope.sim.training import Trainer
 
-    floor, sim, trainer = MatmulFloor(cfg), Simulator(), Trainer(cfg)
+    floor, sim = MatmulFloor(cfg), Simulator()
+    trainers = {"SGD": Trainer(cfg), "SGD, momentum 0.9": Trainer(cfg.replace(momentum=0.9)),
+                "Adam": Trainer(cfg.replace(optimizer="adam", lr=1e-3))}
     sim.run(cfg)
-    times: dict[str, list[float]] = {"floor": [], "recompute": [], "step": []}
+    cases = {"floor": floor, **{k: t.step for k, t in trainers.items()}}
+    times: dict[str, list[float]] = {k: [] for k in [*cases, "recompute"]}
     for i in range(repeats):
-        for name, fn in (("floor", floor), ("step", trainer.step),
-                         ("recompute", lambda i=i: sim.run(cfg.replace(gain=1 + 1e-3 * (i % 2))))):
+        for name, fn in [*cases.items(),
+                         ("recompute", lambda i=i: sim.run(cfg.replace(gain=1 + 1e-3 * (i % 2))))]:
             t = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t)
     med = {k: statistics.median(v) for k, v in times.items()}
-    return (f"| training, {cfg.task} task, course shapes | {1000 * med['floor']:.1f} "
-            f"| step {1000 * med['step']:.0f} ms = {med['step'] / med['floor']:.2f}x floor "
-            f"= {med['step'] / med['recompute']:.2f}x recompute "
-            f"| {1 / med['step']:.1f} steps/s |")
+    return [f"| {name}, {cfg.task} task, course shapes | {1000 * med['floor']:.1f} "
+            f"| {1000 * med['recompute']:.0f} ms | {1000 * med[name]:.0f} ms "
+            f"| {med[name] / med['floor']:.2f}x | {med[name] / med['recompute']:.2f}x |"
+            for name in trainers]
 
 
 def main() -> None:
@@ -115,8 +119,10 @@ def main() -> None:
         torch_cell = f"{torch_s / floor:.2f}x" if torch_s else "not installed"
         print(f"| {name} | {1000 * floor:.1f} | {rows['changed setting'].ratio:.2f}x "
               f"| {rows['new seed'].ratio:.2f}x | {torch_cell} |")
-    print("\n| training | floor ms | one step | rate |\n|---|---:|---:|---:|")
-    print(training_row(Config(scheme="xavier_normal"), args.repeats))
+    print("\n| training step | floor ms | one recompute | one step | x floor | x recompute |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for row in training_rows(Config(scheme="xavier_normal"), args.repeats):
+        print(row)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"\npeak memory of this process: {peak:.0f} MiB; ratios are medians over the "
           "floor measured in the same run")

@@ -271,22 +271,27 @@ def report(
 @app.command()
 @with_config
 def train(
-    steps: Annotated[int, typer.Option("--steps", help="SGD steps")] = 100,
     format: TableFormat = "table",
     *,
     config: Config,
 ) -> None:
-    """Train the network with SGD (--task, --lr, --momentum, --batch-size) and report the
-    loss, distinct units and std of every layer after every step."""
+    """Train the network (--steps, --optimizer sgd|adam, --lr, --momentum, --task,
+    --batch-size) and report the loss and every layer's numbers after every step. A
+    diverging run stops at the step it diverges, and a learning rate that does not is
+    suggested."""
     from initscope.report import render_train
     from initscope.sim import MemoryBudgetError
-    from initscope.sim.training import Trainer
+    from initscope.sim.training import Trainer, suggest_lr
 
     try:
-        records = Trainer(config).run(steps)
+        trainer = Trainer(config)
+        records = trainer.run(config.steps, stop_on_divergence=True)
     except (ConfigError, MemoryBudgetError) as e:
         raise refused(e) from None
-    typer.echo(render_train(config, records, format), nl=False)
+    suggestion = None
+    if trainer.stopped is not None:
+        suggestion = suggest_lr(config, config.steps, trainer.draws)
+    typer.echo(render_train(trainer, records, format, suggestion), nl=False)
 
 
 @app.command()

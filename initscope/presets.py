@@ -75,9 +75,11 @@ PRESETS: list[Preset] = [
                 inputs=128, rnn_input="first")),
     Preset("", "toy", "toy symmetry network",
            "2 inputs, two hidden layers of 2 identity units, constant weights, the output "
-           "as the loss: w1 = w2, w3 = w4, w5 = ... = w8, w9 = w10 after every update",
+           "as the loss: w1 = w2, w3 = w4, w5 = ... = w8, w9 = w10 after every update. "
+           "The loss has no floor (the output can always go lower): 10 steps show it",
            dict(scheme="constant", value=0.5, bias="zeros", activation="linear", depth=2,
-                width=(2,), inputs=2, batch=4, task="output", lr=0.1)),
+                width=(2,), inputs=2, batch=4, task="output", lr=0.1, steps=10,
+                optimizer="sgd", momentum=0.0)),
 ]
 
 PRESETS_BY_NAME = {p.name: p for p in PRESETS}

@@ -10,6 +10,7 @@ import math
 from initscope.sim.arch import ARCHS
 from initscope.sim.result import QUANTITIES, RunResult
 from initscope.sim.stats import DEFAULT_BINS
+from initscope.sim.training import heatmap
 
 # (column header, how to read it from a layer); shared by the table and the CSV
 COLUMNS = [
@@ -108,8 +109,8 @@ def render_report(result: RunResult, format: str, bins: int = DEFAULT_BINS,
 
 # ---- training ------------------------------------------------------------------------
 
-TRAIN_LAYER_FIELDS = ("distinct_units", "dead_units", "activation_std", "gradient_std",
-                      "weight_change")
+TRAIN_LAYER_FIELDS = ("distinct_units", "dead_units", "saturated_fraction", "activation_std",
+                      "gradient_std", "gradient_norm", "update_ratio", "weight_change")
 
 
 def shown_steps(total: int) -> list[int]:
@@ -121,10 +122,31 @@ def shown_steps(total: int) -> list[int]:
     return sorted(set(out + [total]))
 
 
-def render_train(cfg, steps: list, format: str) -> str:
-    """Training records as a table (selected steps), JSON (every step) or CSV."""
+def train_warnings(trainer, suggestion: tuple[float, bool] | None) -> list[str]:
+    """The trainer's warnings, the divergence's with the learning rate to try."""
+    out = trainer.warnings()
+    if trainer.stopped is not None and suggestion is not None:
+        lr, searched = suggestion
+        how = ("the largest of lr/2, lr/4, ... that ran as many steps without diverging"
+               if searched else "a tenth of this one")
+        out[-1] += f"; try --lr {lr:g} ({how})"
+    return out
+
+
+def render_train(trainer, steps: list, format: str,
+                 suggestion: tuple[float, bool] | None = None) -> str:
+    """Training records as a table (selected steps), JSON (every step) or CSV. JSON
+    also carries the initial loss check, why training stopped and every warning."""
+    cfg = trainer.cfg
+    warnings = train_warnings(trainer, suggestion)
     if format == "json":
-        data = {"config": cfg.to_dict(), "steps": [s.to_dict() for s in steps]}
+        data = {"config": cfg.to_dict(), "steps": [s.to_dict() for s in steps],
+                "initial_loss": trainer.initial_loss.to_dict() if trainer.initial_loss else None,
+                "stopped": trainer.stopped.to_dict() if trainer.stopped else None,
+                "suggested_lr": suggestion[0] if suggestion else None,
+                "warnings": warnings,
+                # per hidden layer: counts of log10|activation| per step (a heatmap)
+                "heatmaps": [heatmap(steps, k) for k in range(cfg.depth)] if steps else []}
         return json.dumps(data, indent=1, allow_nan=False) + "\n"
     if format == "csv":
         out = io.StringIO()
@@ -138,7 +160,7 @@ def render_train(cfg, steps: list, format: str) -> str:
         return out.getvalue()
     by_step = {s.step: s for s in steps}
     header = ["step", "loss", "distinct units per layer", "dead", "act std (last)",
-              "grad std (first)", "moved (max)"]
+              "grad std (first)", "update/W (log10, max)", "moved (max)"]
     body = []
     for n in shown_steps(len(steps)):
         s = by_step[n]
@@ -147,16 +169,18 @@ def render_train(cfg, steps: list, format: str) -> str:
         if len(s.layers) > 6:
             units += ",…"
         dead = [lay.dead_units for lay in s.layers if lay.dead_units is not None]
+        ratios = [lay.update_ratio for lay in s.layers if lay.update_ratio is not None]
         body.append([str(n), fmt(s.loss), units, str(sum(dead)) if dead else "-",
                      fmt(s.layers[-1].activation_std), fmt(s.layers[0].gradient_std),
+                     f"{max(ratios):.2f}" if ratios else "-",
                      fmt(max(lay.weight_change for lay in s.layers))])
     widths = [max(len(x) for x in col) for col in zip(header, *body)]
     lines = ["  ".join(x.rjust(w) for x, w in zip(line, widths)) for line in [header] + body]
+    how = ("Adam" if cfg.optimizer == "adam" else "SGD"
+           + (f", momentum {cfg.momentum}" if cfg.momentum else ""))
     title = (f"{cfg.scheme} / {cfg.activation}, depth {cfg.depth}: {cfg.task}, "
-             f"{len(steps)} steps of SGD, lr {cfg.lr}"
-             + (f", momentum {cfg.momentum}" if cfg.momentum else ""))
-    tail = []
-    bad = next((s.step for s in steps if not math.isfinite(s.loss)), None)
-    if bad is not None:
-        tail.append(f"warning: the loss diverged at step {bad}: lower --lr")
-    return "\n".join([title] + lines + tail) + "\n"
+             f"{len(steps)} steps of {how}, lr {cfg.lr}")
+    if trainer.initial_loss is not None and trainer.initial_loss.expected is not None:
+        title += (f"; initial loss {fmt(trainer.initial_loss.value)} "
+                  f"(a well-scaled output gives {fmt(trainer.initial_loss.expected)})")
+    return "\n".join([title] + lines + [f"warning: {w}" for w in warnings]) + "\n"

@@ -99,3 +99,23 @@ async def test_scene_step_with_training():
                 break
         assert main(app).shown_history[-1].step == 40
         assert all(lay.distinct_units == 1 for lay in main(app).shown_history[-1].layers)
+
+
+def test_every_scene_step_that_trains_runs_500_steps_without_diverging():
+    import math
+
+    from initscope.sim.training import Trainer
+
+    trained = 0
+    for name in builtin_scenes():
+        for step in load_scene(name).steps:
+            if not step.train:
+                continue
+            trainer = Trainer(step.config)
+            records = trainer.run(500, stop_on_divergence=True)
+            assert trainer.stopped is None and len(records) == 500, (name, step.caption)
+            assert all(math.isfinite(r.loss) for r in records)
+            if step.config.scheme in ("zeros", "constant"):  # the lesson: one unit a layer
+                assert all(lay.distinct_units == 1 for r in records for lay in r.layers)
+            trained += 1
+    assert trained >= 3

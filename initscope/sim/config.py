@@ -24,6 +24,8 @@ INPUT_DISTS = ("normal", "uniform")
 BIAS_MODES = ("auto", "zeros", "constant", "normal")
 DTYPES = ("float32", "float64")
 TASKS = ("teacher", "spiral", "output")
+OPTIMIZERS = ("sgd", "adam")
+MAX_STEPS = 100_000
 BRANCHES = ("plain", "zero_last", "fixup", "rezero")
 RNN_INPUTS = ("all", "first")
 
@@ -89,9 +91,14 @@ class Config:
         "teacher", "training task: teacher (regression), spiral (2 classes), output (the "
         "output is the loss)", choices=TASKS,
     )
-    lr: float = _opt(0.01, "training: SGD learning rate")
-    momentum: float = _opt(0.0, "training: momentum, 0 for plain SGD")
+    lr: float = _opt(0.01, "training: learning rate")
+    momentum: float = _opt(0.0, "training: SGD's momentum, 0 for plain SGD")
     batch_size: int = _opt(0, "training: minibatch size (0: the full batch every step)")
+    optimizer: str = _opt(
+        "sgd", "training: sgd, or adam (betas 0.9, 0.999, eps 1e-8, as PyTorch's)",
+        choices=OPTIMIZERS,
+    )
+    steps: int = _opt(100, f"training: steps to take, 1-{MAX_STEPS}")
 
     def widths(self) -> list[int]:
         """Units of each hidden layer, one entry per layer."""

@@ -12,11 +12,20 @@
 
 Each returns the weights, the biases, and the trace: after every iteration, the std
 of every layer's output (and, for `data_dependent`, the ratios r_k).
+
+The procedure runs to its end once per config (whatever `init_steps` says) and keeps
+what each iteration did: the scale factors (and, for `data_dependent`, the per-unit
+stds and biases) in the order they were applied. Stopping after k iterations then
+replays the first k on fresh starting weights, bit for bit the same, at the cost
+of one multiplication per factor: stepping through the iterations (`i` / `I`)
+costs no more than showing one run.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +48,37 @@ class DataInit:
     biases: list[np.ndarray]
     trace: list[dict] = field(default_factory=list)
     iterations: int = 0  # how many the full procedure takes
+
+
+@dataclass
+class Replay:
+    """What every iteration of a finished procedure did, to redo the first k."""
+
+    trace: list[dict]
+    iterations: int
+    layer_scales: list[list]  # lsuv: the factors each layer was multiplied by, in order
+    unit_stds: list[np.ndarray] | None = None  # data_dependent, iteration 1: per unit
+    unit_biases: list[np.ndarray] | None = None
+    round_alphas: list[list] = field(default_factory=list)  # data_dependent, rounds 2...
+
+
+_REPLAYS: OrderedDict = OrderedDict()  # the last few configs' procedures
+_REPLAYS_LOCK = threading.Lock()
+KEEP_REPLAYS = 4
+
+
+def _replay_of(cfg: Config, draws: DrawCache, record) -> Replay:
+    key = cfg.replace(init_steps=-1)
+    with _REPLAYS_LOCK:
+        if key in _REPLAYS:
+            _REPLAYS.move_to_end(key)
+            return _REPLAYS[key]
+    replay = record(key, draws)
+    with _REPLAYS_LOCK:
+        _REPLAYS[key] = replay
+        while len(_REPLAYS) > KEEP_REPLAYS:
+            _REPLAYS.popitem(last=False)
+    return replay
 
 
 def _inputs(cfg: Config, draws: DrawCache) -> tuple[np.ndarray, np.ndarray]:
@@ -78,7 +118,7 @@ def _keep(total: int) -> set[int]:
     return {round(i * total / (MAX_TRACE - 1)) for i in range(MAX_TRACE)}
 
 
-def lsuv(cfg: Config, draws: DrawCache, stop_after: int = -1) -> DataInit:
+def _record_lsuv(cfg: Config, draws: DrawCache) -> Replay:
     dt = np.dtype(cfg.dtype)
     x, _ = _inputs(cfg, draws)
     weights = _start(cfg, draws, ORTHOGONAL, lambda fi: 1.0)
@@ -87,10 +127,9 @@ def lsuv(cfg: Config, draws: DrawCache, stop_after: int = -1) -> DataInit:
     total = len(weights)
     keep = _keep(total)
     trace = [{"iteration": 0, "std": _output_stds(cfg, x, weights, biases)}]
+    scales: list[list] = [[] for _ in weights]
     h = x
     for i, w in enumerate(weights):
-        if stop_after >= 0 and i >= stop_after:
-            break
         z = h @ w
         for _ in range(LSUV_TRIES):
             var = float(np.var(z, dtype=np.float64))
@@ -99,10 +138,28 @@ def lsuv(cfg: Config, draws: DrawCache, stop_after: int = -1) -> DataInit:
             scale = dt.type(1.0 / math.sqrt(var))
             w *= scale
             z *= scale
+            scales[i].append(scale)
         h = act.apply(z, cfg.slope)
         if i + 1 in keep:
             trace.append({"iteration": i + 1, "std": _output_stds(cfg, x, weights, biases)})
-    return DataInit(weights, biases, trace, total)
+    return Replay(trace, total, scales)
+
+
+def _trace_until(replay: Replay, stop_after: int) -> list[dict]:
+    return [t for t in replay.trace if stop_after < 0 or t["iteration"] <= stop_after]
+
+
+def lsuv(cfg: Config, draws: DrawCache, stop_after: int = -1) -> DataInit:
+    replay = _replay_of(cfg, draws, _record_lsuv)
+    dt = np.dtype(cfg.dtype)
+    weights = _start(cfg, draws, ORTHOGONAL, lambda fi: 1.0)
+    for i, w in enumerate(weights):
+        if stop_after >= 0 and i >= stop_after:
+            break
+        for scale in replay.layer_scales[i]:
+            w *= scale
+    biases = [np.zeros(fo, dt) for _, fo in cfg.fans()]
+    return DataInit(weights, biases, _trace_until(replay, stop_after), replay.iterations)
 
 
 def gradient_ratios(cfg: Config, x, g, weights, biases) -> list[float]:
@@ -122,7 +179,7 @@ def gradient_ratios(cfg: Config, x, g, weights, biases) -> list[float]:
     return out
 
 
-def data_dependent(cfg: Config, draws: DrawCache, stop_after: int = -1) -> DataInit:
+def _record_data_dependent(cfg: Config, draws: DrawCache) -> Replay:
     dt = np.dtype(cfg.dtype)
     x, g = _inputs(cfg, draws)
     act = ACTIVATIONS[cfg.activation]
@@ -134,9 +191,7 @@ def data_dependent(cfg: Config, draws: DrawCache, stop_after: int = -1) -> DataI
                 "ratio": gradient_ratios(cfg, x, g, weights, biases)}
 
     trace = [record(0)]
-    total = 1 + ROUNDS
-    if stop_after == 0:
-        return DataInit(weights, biases, trace, total)
+    replay = Replay(trace, 1 + ROUNDS, [], [], [])
     h = x  # within each layer: every unit to zero mean and unit std on the batch
     with np.errstate(all="ignore"):
         for w, b in zip(weights, biases):
@@ -146,21 +201,43 @@ def data_dependent(cfg: Config, draws: DrawCache, stop_after: int = -1) -> DataI
             std[~(std > 0)] = 1.0
             w /= std.astype(dt)
             b[...] = (-mean / std).astype(dt)
+            replay.unit_stds.append(std.astype(dt))
+            replay.unit_biases.append(b.copy())
             h = act.apply((z - mean.astype(dt)) / std.astype(dt), cfg.slope)
         trace.append(record(1))
-        for round_ in range(2, total + 1):
-            if stop_after >= 0 and round_ > stop_after:
-                break
+        for round_ in range(2, replay.iterations + 1):
             ratios = np.array(trace[-1]["ratio"])
             if not np.all(np.isfinite(ratios) & (ratios > 0)):
                 break
             mean_log = float(np.mean(np.log(ratios)))
-            for w, b, r in zip(weights, biases, ratios):
-                alpha = dt.type(math.sqrt(r / math.exp(mean_log)))
+            alphas = [dt.type(math.sqrt(r / math.exp(mean_log))) for r in ratios]
+            for w, b, alpha in zip(weights, biases, alphas):
                 w *= alpha
                 b *= alpha
+            replay.round_alphas.append(alphas)
             trace.append(record(round_))
-    return DataInit(weights, biases, trace, total)
+    return replay
+
+
+def data_dependent(cfg: Config, draws: DrawCache, stop_after: int = -1) -> DataInit:
+    replay = _replay_of(cfg, draws, _record_data_dependent)
+    dt = np.dtype(cfg.dtype)
+    weights = _start(cfg, draws, NORMAL, lambda fi: 1.0 / math.sqrt(fi))
+    biases = [np.zeros(fo, dt) for _, fo in cfg.fans()]
+    trace = _trace_until(replay, stop_after)
+    if stop_after == 0:
+        return DataInit(weights, biases, trace, replay.iterations)
+    with np.errstate(all="ignore"):
+        for w, b, std, bias in zip(weights, biases, replay.unit_stds, replay.unit_biases):
+            w /= std
+            b[...] = bias
+        for round_, alphas in enumerate(replay.round_alphas, start=2):
+            if stop_after >= 0 and round_ > stop_after:
+                break
+            for w, b, alpha in zip(weights, biases, alphas):
+                w *= alpha
+                b *= alpha
+    return DataInit(weights, biases, trace, replay.iterations)
 
 
 DATA_INITS = {"lsuv": lsuv, "data_dependent": data_dependent}

@@ -1,4 +1,4 @@
-"""Training the configured network with SGD, to watch what initialization does later.
+"""Training the configured network (SGD or Adam), to watch what initialization does later.
 
 The network is the configured stack of hidden layers plus a linear readout, all
 initialized by the configured scheme from the same cached draws the statistics use
@@ -11,7 +11,13 @@ initialized by the configured scheme from the same cached draws the statistics u
 
 After every step the trainer records the loss and, per hidden layer, the std of the
 activations and of their gradient, how many distinct units there are, how many are
-dead, and how far the weights have moved from their start.
+dead or saturated, the weight gradient's norm, the update-to-data ratio, and how far
+the weights have moved from their start.
+
+Divergence: a step whose loss is not finite, or more than DIVERGENCE_FACTOR times the
+initial loss in size, stops a run that asks for it (`stop_on_divergence`); the trainer
+names the step and the first layer whose weights or gradient went non-finite (or grew
+the most), and `suggest_lr` finds a learning rate that does not diverge.
 """
 
 from __future__ import annotations
@@ -26,10 +32,11 @@ import numpy as np
 from initscope.sim.activations import ACTIVATIONS
 from initscope.sim.arch import ARCHS
 from initscope.sim.budget import estimate, over_budget
-from initscope.sim.config import TASKS, Config, ConfigError
+from initscope.sim.config import MAX_STEPS, TASKS, Config, ConfigError
 from initscope.sim.draws import DrawCache
 from initscope.sim.layers import dense_parameters, input_batch
 from initscope.sim.memory import budget_bytes
+from initscope.sim.optim import make_optimizer
 from initscope.sim.result import Cancelled
 from initscope.sim.schemes import SCHEMES
 from initscope.sim.stats import std_of
@@ -39,9 +46,12 @@ TASK_OUTPUTS = {"teacher": 1, "spiral": 2, "output": 1}
 TEACHER_WIDTH = 32
 SPIRAL_TURNS = 1.5
 SPIRAL_NOISE = 0.1
-
-
-MAX_STEPS = 100_000
+DIVERGENCE_FACTOR = 1e3  # a loss this many times the initial one (in size) has diverged
+LADDER_HALVINGS = 10  # suggest_lr tries lr/2, lr/4, ... this far down
+LADDER_WORK = 2e10  # multiply-adds the ladder may spend; past it, suggest lr/10
+# the heatmap of |activation| over the steps: log10(|a|) bins, a subsample per layer
+HEAT_EDGES = tuple(np.linspace(-4.0, 1.0, 21))  # 1e-4 ... 10; below and above go to the ends
+HEAT_SAMPLE = 4096
 
 
 @dataclass
@@ -53,10 +63,33 @@ class LayerStep:
     activation_std: float
     gradient_std: float
     weight_change: float  # ||W - W0|| / ||W0||, or ||W - W0|| when W0 = 0
+    saturated_fraction: float | None = None  # of the activations, where the activation saturates
+    gradient_norm: float = 0.0  # ||dL/dW|| (Frobenius) at this step
+    update_ratio: float | None = None  # log10(std(update) / std(W)); None when either is 0
+    heat: tuple[int, ...] = ()  # counts of log10|a| over HEAT_EDGES' bins (a subsample)
 
     def to_dict(self) -> dict:
         return {k: (v if not isinstance(v, float) or math.isfinite(v) else None)
-                for k, v in self.__dict__.items()}
+                for k, v in self.__dict__.items() if k != "heat"}
+
+
+def heat_counts(a: np.ndarray) -> tuple[int, ...]:
+    """Counts of log10|a| in the HEAT_EDGES bins, on an even subsample of at most
+    HEAT_SAMPLE entries; zeros and values below the first edge count in the first
+    bin, values above the last edge (infinities too) in the last, NaN nowhere."""
+    flat = a.reshape(-1)
+    flat = flat[:: max(1, flat.size // HEAT_SAMPLE)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.log10(np.abs(flat, dtype=np.float64))
+    logs = np.clip(logs[~np.isnan(logs)], HEAT_EDGES[0], HEAT_EDGES[-1])
+    counts, _ = np.histogram(logs, bins=np.array(HEAT_EDGES))
+    return tuple(int(c) for c in counts)
+
+
+def heatmap(steps: list[TrainStep], layer: int) -> dict:
+    """The |activation| heatmap of one layer (0-based) over the steps, for JSON."""
+    return {"layer": layer + 1, "log10_edges": list(HEAT_EDGES),
+            "counts": [list(s.layers[layer].heat) for s in steps]}
 
 
 @dataclass
@@ -68,6 +101,51 @@ class TrainStep:
     def to_dict(self) -> dict:
         return {"step": self.step, "loss": self.loss if math.isfinite(self.loss) else None,
                 "layers": [lay.to_dict() for lay in self.layers]}
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Why training stopped early: the step, what happened, and the first layer to go."""
+
+    step: int
+    reason: str  # "non-finite loss" or "loss grew more than 1000x"
+    layer: int  # 1-based; the readout is depth + 1
+
+    def to_dict(self) -> dict:
+        return {"step": self.step, "reason": self.reason, "layer": self.layer}
+
+
+@dataclass(frozen=True)
+class InitialLoss:
+    """The loss before any update against what a well-scaled output would give:
+    ln K for K-class cross-entropy (uniform predictions), and for the teacher's
+    squared error 0.5 (Var(target) + Var(output)), with Var(target) = 1 and
+    Var(output) = 0 for a well-scaled readout. A much larger initial loss means the
+    last layer starts too large (Karpathy, "A recipe for training neural networks",
+    2019: "verify loss @ init")."""
+
+    value: float
+    expected: float | None  # None for the output task: its loss has no scale to expect
+
+    @property
+    def far_off(self) -> bool:
+        return (self.expected is not None and math.isfinite(self.value)
+                and self.value > 2.0 * self.expected)
+
+    def warning(self) -> str | None:
+        if not self.far_off:
+            return None
+        return (f"initial loss {self.value:.3g} is {self.value / self.expected:.1f}x the "
+                f"{self.expected:.3g} a well-scaled output gives: the last layer's init is "
+                "too large")
+
+    def to_dict(self) -> dict:
+        value = self.value if math.isfinite(self.value) else None
+        return {"value": value, "expected": self.expected, "far_off": self.far_off}
+
+
+def expected_initial_loss(task: str) -> float | None:
+    return {"spiral": math.log(TASK_OUTPUTS["spiral"]), "teacher": 0.5}.get(task)
 
 
 def distinct_units(w: np.ndarray, b: np.ndarray, rel_tol: float) -> int | None:
@@ -124,11 +202,18 @@ def make_task(cfg: Config, task: str, draws: DrawCache) -> tuple[np.ndarray, np.
     return x, y.astype(dt)
 
 
+def weight_copies(cfg: Config) -> int:
+    """Copies of the weights training keeps: now, at the start, the gradients, and the
+    optimizer's state (Adam's two moments, or SGD's velocity when it has momentum)."""
+    state = 2 if cfg.optimizer == "adam" else (1 if cfg.momentum else 0)
+    return 3 + state
+
+
 def check_training_budget(cfg: Config) -> None:
-    """Training keeps the weights three times (now, at the start, velocity) on top of
-    what one run needs."""
+    """Training keeps the weights several times (`weight_copies`) on top of what one
+    run needs."""
     weights = sum(fi * fo for fi, fo in cfg.fans()) * np.dtype(cfg.dtype).itemsize
-    need = estimate(cfg).total + 3 * weights
+    need = estimate(cfg).total + weight_copies(cfg) * weights
     limit = budget_bytes(cfg)
     if need > limit:
         raise over_budget(need, limit, "training")
@@ -150,9 +235,11 @@ class Trainer:
         self.x, self.y = make_task(cfg, cfg.task, self.draws)
         self.weights, self.biases = self._initial_weights()
         self.start = [w.copy() for w in self.weights]
-        self.velocity = [np.zeros_like(w) for w in self.weights] + \
-            [np.zeros_like(b) for b in self.biases]
+        self.optimizer = make_optimizer(cfg.optimizer, self.weights + self.biases, cfg.lr,
+                                        cfg.momentum)
         self.steps_done = 0
+        self.initial_loss: InitialLoss | None = None
+        self.stopped: Stop | None = None
         self.rel_tol = 1e-9 if self.dt == np.float64 else 1e-5
         self._order = np.random.default_rng(
             np.random.SeedSequence(cfg.seed, spawn_key=(8,))).permutation(cfg.batch)
@@ -220,44 +307,75 @@ class Trainer:
         return loss, gw, gb, hs, gh
 
     def step(self) -> TrainStep:
-        """One SGD update; returns the record of the state it reached."""
+        """One update; returns the record of the state it reached (the loss is the one
+        measured before the update, on the batch the update used)."""
         with np.errstate(all="ignore"):
             x, y = self._batch()
             loss, gw, gb, hs, gh = self.gradients(x, y)
-            lr, mu = self.dt.type(self.cfg.lr), self.dt.type(self.cfg.momentum)
-            for param, grad, vel in zip(self.weights + self.biases, gw + gb, self.velocity):
-                grad *= -lr
-                if mu:
-                    vel *= mu
-                    vel += grad
-                    param += vel
-                else:
-                    param += grad
+            if self.initial_loss is None:
+                self.initial_loss = InitialLoss(loss, expected_initial_loss(self.cfg.task))
+            norms = [float(np.linalg.norm(g)) for g in gw]
+            updates = self.optimizer.update(self.weights + self.biases, gw + gb)
             self.steps_done += 1
-            return TrainStep(self.steps_done, loss, self._records(hs, gh))
+            return TrainStep(self.steps_done, loss, self._records(hs, gh, norms, updates))
 
-    def _records(self, hs: list[np.ndarray], gh: list[np.ndarray]) -> list[LayerStep]:
+    def _records(self, hs: list[np.ndarray], gh: list[np.ndarray], norms: list[float],
+                 updates: list[np.ndarray]) -> list[LayerStep]:
         out = []
+        saturation = self.act.saturation
         for i in range(self.hidden):
-            w, w0 = self.weights[i], self.start[i]
+            w, w0, a = self.weights[i], self.start[i], hs[i]
             start_norm = float(np.linalg.norm(w0))
             moved = float(np.linalg.norm(w - w0))
-            dead = (int(np.count_nonzero(hs[i].max(axis=0) <= 0))
+            dead = (int(np.count_nonzero(a.max(axis=0) <= 0))
                     if self.act.can_die(self.cfg.slope) else None)
+            saturated = None
+            if saturation is not None:
+                lo, hi = saturation
+                saturated = float(np.count_nonzero((a <= lo) | (a >= hi))) / a.size
             out.append(LayerStep(
                 distinct_units=distinct_units(w, self.biases[i], self.rel_tol),
                 dead_units=dead,
-                activation_std=std_of(hs[i]),
+                activation_std=std_of(a),
                 gradient_std=std_of(gh[i]),
                 weight_change=moved / start_norm if start_norm > 0 else moved,
+                saturated_fraction=saturated,
+                gradient_norm=norms[i],
+                update_ratio=update_ratio(updates[i], w),
+                heat=heat_counts(a),
             ))
         return out
+
+    def diverged(self, record: TrainStep) -> Stop | None:
+        """Whether `record` is the step training diverged at, and where."""
+        start = self.initial_loss.value if self.initial_loss else record.loss
+        # the scale a loss is measured against: the initial one, or the loss a
+        # well-scaled output gives (1 for the output task's, which has none) if larger
+        scale = max(abs(start), expected_initial_loss(self.cfg.task) or 1.0)
+        if math.isfinite(record.loss):
+            if abs(record.loss) <= DIVERGENCE_FACTOR * scale:
+                return None
+            reason = f"loss grew more than {DIVERGENCE_FACTOR:g}x"
+        else:
+            reason = "non-finite loss"
+        return Stop(record.step, reason, self._first_bad_layer(record))
+
+    def _first_bad_layer(self, record: TrainStep) -> int:
+        """The first layer (1-based; the readout is depth + 1) whose weights or last
+        gradient are not finite; if all are, the layer whose gradient is largest."""
+        for i, w in enumerate(self.weights):
+            grad_bad = i < len(record.layers) and not math.isfinite(record.layers[i].gradient_norm)
+            if grad_bad or not np.isfinite(w).all():
+                return i + 1
+        norms = [lay.gradient_norm for lay in record.layers]
+        return int(np.argmax(norms)) + 1 if norms else 1
 
     def run(self, steps: int, cancel: threading.Event | None = None,
             on_step: Callable[[TrainStep], None] | None = None,
             stop_on_divergence: bool = False) -> list[TrainStep]:
         """`steps` more updates, checking `cancel` between them; with
-        `stop_on_divergence`, the first non-finite loss is the last step taken."""
+        `stop_on_divergence`, the step that diverges is the last one taken, and
+        `stopped` says which and where."""
         if not 1 <= steps <= MAX_STEPS:
             raise ConfigError(f"steps must be between 1 and {MAX_STEPS}, not {steps}")
         records = []
@@ -268,7 +386,45 @@ class Trainer:
             records.append(record)
             if on_step is not None:
                 on_step(record)
-            if stop_on_divergence and not math.isfinite(record.loss):
-                break
+            if stop_on_divergence:
+                self.stopped = self.diverged(record)
+                if self.stopped is not None:
+                    break
         return records
 
+    def warnings(self) -> list[str]:
+        """What the run's numbers say that a reader must not miss."""
+        out = []
+        if self.initial_loss is not None and (w := self.initial_loss.warning()):
+            out.append(w)
+        if self.stopped is not None:
+            out.append(f"diverged at step {self.stopped.step} ({self.stopped.reason}, from "
+                       f"layer {self.stopped.layer}): training stopped")
+        return out
+
+
+def update_ratio(update: np.ndarray, w: np.ndarray) -> float | None:
+    """log10(std(update) / std(W)): about -3 is the usual rule of thumb for a healthy
+    rate (Karpathy, CS231n "Neural networks part 3": updates about 1e-3 of the
+    weights). For plain SGD the update is -lr dW, so this is log10(lr std(dW) / std(W))."""
+    moved, size = std_of(update), std_of(w)
+    if not (moved > 0 and size > 0) or not math.isfinite(moved / size):
+        return None
+    return math.log10(moved / size)
+
+
+def suggest_lr(cfg: Config, steps: int, draws: DrawCache | None = None,
+               cancel: threading.Event | None = None) -> tuple[float, bool]:
+    """A learning rate for `cfg`, which diverged within `steps` steps: the largest of
+    lr/2, lr/4, ... that runs `steps` steps from the same init without diverging, when
+    that is cheap (LADDER_WORK); otherwise lr/10. Also whether the ladder found it."""
+    per_step = 3 * cfg.batch * sum(fi * fo for fi, fo in cfg.fans())
+    if per_step * steps * LADDER_HALVINGS > LADDER_WORK:
+        return cfg.lr / 10, False
+    draws = draws or DrawCache()
+    for k in range(1, LADDER_HALVINGS + 1):
+        trial = Trainer(cfg.replace(lr=cfg.lr / 2 ** k), draws)
+        trial.run(steps, cancel=cancel, stop_on_divergence=True)
+        if trial.stopped is None:
+            return trial.cfg.lr, True
+    return cfg.lr / 2 ** LADDER_HALVINGS, False

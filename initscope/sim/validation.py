@@ -12,6 +12,7 @@ from initscope.sim.arch import ARCHS
 from initscope.sim.config import (
     MAX_BATCH,
     MAX_DEPTH,
+    MAX_STEPS,
     MAX_WIDTH,
     Config,
     ConfigError,
@@ -77,6 +78,7 @@ def validate(cfg: Config) -> Config:
     if not (math.isfinite(cfg.momentum) and 0.0 <= cfg.momentum < 1.0):
         raise ConfigError(f"momentum must be at least 0 and below 1, not {cfg.momentum}")
     _check_range("batch-size", cfg.batch_size, 0, MAX_BATCH)
+    _check_range("steps", cfg.steps, 1, MAX_STEPS)
     _check_range("init-steps", cfg.init_steps, -1, 10 * MAX_DEPTH)
     _check_range("time-steps", cfg.time_steps, 1, MAX_DEPTH)
     ARCHS[cfg.arch].check(cfg)

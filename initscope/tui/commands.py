@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from initscope.tui.scope.editing import ScopeScreen
 
 MEMORY_BUDGETS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3, 1.0)
+TASK_WORDS = {"teacher": "regression onto a fixed random tanh network (squared error)",
+              "spiral": "two interleaved spirals (2-class cross-entropy)",
+              "output": "the output itself is the loss (the notes' toy; no floor)"}
 
 
 def actions_of(node) -> list[tuple[str, object, str]]:
@@ -89,7 +93,36 @@ class ScopeCommands(_Listed):
             label = "auto (2 GiB or half the free memory)" if gib == 0 else f"{gib:g} GiB"
             out.append((f"Memory budget: {label}", partial(screen.propose, memory_limit=gib),
                         "how much memory one run may take"))
+        if screen.trains:
+            out += training_commands(screen)
         return out + actions_of(screen)
+
+
+def training_commands(screen: ScopeScreen) -> list[tuple[str, object, str]]:
+    """The training settings (each change starts a new network, untrained)."""
+    from initscope.sim.config import OPTIMIZERS, TASKS
+
+    out = []
+    for lr in LEARNING_RATES:
+        out.append((f"Learning rate (lr): {lr:g}", partial(screen.propose, lr=lr),
+                    "training's step size; l doubles it, L halves it"))
+    for name in OPTIMIZERS:
+        what = ("Adam, betas 0.9 and 0.999, eps 1e-8" if name == "adam"
+                else "stochastic gradient descent, with the momentum field")
+        out.append((f"Optimizer: {name}", partial(screen.propose, optimizer=name), what))
+    for momentum in (0.0, 0.5, 0.9, 0.99):
+        out.append((f"Momentum (SGD): {momentum:g}", partial(screen.propose, momentum=momentum),
+                    "SGD's velocity decay; 0 is plain SGD"))
+    for task in TASKS:
+        out.append((f"Task: {task}", partial(screen.propose, task=task), TASK_WORDS[task]))
+    for size in (0, 32, 128, 512):
+        label = "full batch" if size == 0 else str(size)
+        out.append((f"Minibatch: {label}", partial(screen.propose, batch_size=size),
+                    "samples per training step"))
+    for steps in (10, 100, 500, 1000, 10000):
+        out.append((f"Steps: {steps}", partial(screen.propose, steps=steps),
+                    "how many steps space trains before it pauses"))
+    return out
 
 
 class SteadyCommandPalette(CommandPalette):

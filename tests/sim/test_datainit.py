@@ -77,3 +77,27 @@ def test_report_json_has_the_trace(capsys):
     assert [t["iteration"] for t in trace] == [0, 1, 2, 3]
     assert all(len(t["std"]) == 3 for t in trace)
     assert data["theory_note"].startswith("no prediction")
+
+
+@pytest.mark.parametrize("tune", [lsuv, data_dependent], ids=["lsuv", "data_dependent"])
+def test_stepping_through_the_iterations_replays_without_rerunning(tune, monkeypatch):
+    from initscope.sim import datainit
+
+    cfg = Config(scheme=tune.__name__, activation="tanh", depth=5, width=(48,), inputs=24,
+                 batch=64)
+    datainit._REPLAYS.clear()
+    calls = []
+    real = datainit._output_stds
+    monkeypatch.setattr(datainit, "_output_stds", lambda *a: calls.append(1) or real(*a))
+    full = tune(cfg, DrawCache())
+    traced = len(calls)
+    assert traced >= full.iterations  # the procedure, traced, ran once
+    for k in [0, 1, 2, full.iterations, -1]:
+        stepped = tune(cfg.replace(init_steps=k), DrawCache())
+        assert len(calls) == traced  # no forward pass of the procedure again
+        datainit._REPLAYS.clear()  # the same stop computed from scratch
+        fresh = tune(cfg.replace(init_steps=k), DrawCache())
+        for a, b in zip(stepped.weights + stepped.biases, fresh.weights + fresh.biases):
+            assert np.array_equal(a, b)
+        assert stepped.trace == fresh.trace and stepped.iterations == fresh.iterations
+        traced = len(calls)

@@ -70,3 +70,27 @@ async def burst(app: InitScopeApp, keys: list[str]) -> None:
         event.set_sender(app)
         app._driver.send_message(event)
         await asyncio.sleep(0)
+
+
+def screen_text(app: InitScopeApp, region=None) -> list[str]:
+    """The screen as text, one string per row (read back from Textual's own SVG), or
+    only the part inside `region` (a widget's, say)."""
+    import html
+    import re
+
+    svg = app.export_screenshot()
+    cell = 12.2  # Textual's SVG: 0.61 of its 20 px font per cell
+    width, height = app.size
+    grid = [[" "] * width for _ in range(height)]
+    texts = list(re.finditer(r'<text class="[^"]*" x="([\d.]+)" y="([\d.]+)"[^>]*>(.*?)</text>',
+                             svg))
+    rows = sorted({float(m.group(2)) for m in texts})
+    for m in texts:
+        row, col = rows.index(float(m.group(2))), round(float(m.group(1)) / cell)
+        for i, char in enumerate(html.unescape(m.group(3)).replace("\xa0", " ")):
+            if row < height and col + i < width:
+                grid[row][col + i] = char
+    lines = ["".join(r) for r in grid]
+    if region is not None:
+        lines = [line[region.x:region.right] for line in lines[region.y:region.bottom]]
+    return lines

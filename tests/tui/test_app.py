@@ -168,6 +168,10 @@ async def test_command_palette_runs_initscope_commands():
             ("Theme: projector", lambda: app.theme == "projector"),
             ("Preset 5", lambda: pane(app).config.scheme == "he_normal"
              and pane(app).config.activation == "relu"),
+            ("Optimizer: adam", lambda: pane(app).config.optimizer == "adam"),
+            ("Learning rate (lr): 0.003", lambda: pane(app).config.lr == 0.003),
+            ("Task: spiral", lambda: pane(app).config.task == "spiral"),
+            ("Steps: 500", lambda: pane(app).config.steps == 500),
         ]:
             await pilot.press("ctrl+p")
             await pilot.press(*query)

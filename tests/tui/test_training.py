@@ -9,9 +9,9 @@ from initscope.sim import Config, Simulator
 from initscope.sim.training import Trainer
 from initscope.tui.app import InitScopeApp
 from initscope.tui.widgets.training import TrainingPanel
-from tests.tui.helpers import SMALL, main, pane, screen_rows, settle
+from tests.tui.helpers import SMALL, main, pane, screen_rows, screen_text, settle
 
-CFG = SMALL.replace(scheme="lecun_normal", lr=0.05)
+CFG = SMALL.replace(scheme="lecun_normal", lr=0.05, steps=100_000)  # space: until paused
 
 
 async def wait_for(app, pilot, condition, rounds: int = 400) -> None:
@@ -89,3 +89,102 @@ async def test_symmetry_meter_shows_one_unit_per_layer_for_constant_init():
         await wait_for(app, pilot, lambda: shown_step(app) == 3)
         meter = str(app.query_one("#train-meter").render())
         assert meter.startswith("·" * cfg.depth) and "fewest: 1 of 64" in meter
+
+
+DIVERGES = SMALL.replace(scheme="constant", value=0.05, bias="zeros", lr=5.0)
+
+
+async def test_the_training_keys_change_lr_and_optimizer_and_reset_training():
+    app = InitScopeApp(CFG)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("full_stop")
+        await wait_for(app, pilot, lambda: len(main(app).shown_history) == 1)
+        await pilot.press("l")  # lr x2
+        await settle(app, pilot)
+        assert pane(app).config.lr == 0.1 and main(app).shown_history == []
+        assert not app.query_one(TrainingPanel).display  # a new network: nothing trained
+        await pilot.press("L", "L")  # /2 twice
+        await settle(app, pilot)
+        assert pane(app).config.lr == 0.025
+        await pilot.press("o")
+        await settle(app, pilot)
+        assert pane(app).config.optimizer == "adam"
+        await pilot.press("full_stop")
+        await wait_for(app, pilot, lambda: len(main(app).shown_history) == 1)
+        assert "adam lr 0.025" in str(app.query_one("#train-head").render())
+        # the selectors: the Task field steps the task, and resets training as well
+        app.query_one("#sel-task").focus()
+        await pilot.press("right")
+        await settle(app, pilot)
+        assert pane(app).config.task == "spiral" and main(app).shown_history == []
+
+
+async def _diverged(app, pilot) -> None:
+    await settle(app, pilot)
+    await pilot.press("space")
+    await wait_for(app, pilot, lambda: not main(app).training
+                   and any("try lr" in n for n in main(app)._train_notes), rounds=2000)
+    await settle(app, pilot)
+
+
+async def test_divergence_stops_with_its_message_whole_at_80x24_and_160x50():
+    for size in [(80, 24), (160, 50)]:
+        app = InitScopeApp(DIVERGES)
+        async with app.run_test(size=size) as pilot:
+            await _diverged(app, pilot)
+            history = main(app).shown_history
+            stop = main(app).session.trainer.stopped
+            assert stop is not None and history[-1].step == stop.step
+            panel = app.query_one(TrainingPanel).region
+            words = " ".join(line.strip("│ ") for line in screen_text(app, panel))
+            words = " ".join(words.split())
+            assert f"diverged at step {stop.step} (layer {stop.layer}): try lr" in words, words
+            assert "(L halves it; R resets)" in words, words
+
+
+async def test_after_divergence_the_app_goes_on():
+    app = InitScopeApp(DIVERGES)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _diverged(app, pilot)
+        note = next(n for n in main(app)._train_notes if "try lr" in n)
+        suggested = float(note.split("try lr ")[1].split()[0])
+        assert suggested < DIVERGES.lr
+        # type the suggestion into the lr field, then train: no divergence now
+        assert main(app).propose(lr=suggested)
+        await settle(app, pilot)
+        await pilot.press("full_stop")
+        await wait_for(app, pilot, lambda: len(main(app).shown_history) == 1)
+        await pilot.press("s")  # and the rest of the app still answers
+        await settle(app, pilot)
+        assert pane(app).config.scheme != "constant"
+
+
+async def test_the_heatmap_view_of_the_training_panel():
+    from initscope.sim.training import HEAT_SAMPLE
+    from initscope.tui.widgets.training import heat_lines
+
+    app = InitScopeApp(CFG.replace(steps=30))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("space")
+        await wait_for(app, pilot, lambda: len(main(app).shown_history) == 30
+                       and not main(app).training)
+        await pilot.press("m")
+        await pilot.pause()
+        panel = app.query_one(TrainingPanel)
+        text = "\n".join(screen_text(app, panel.region))
+        assert "L1 |a| by decade, steps 1-30" in text
+        assert not app.query_one("#train-layer-0").display  # the rows make way
+        history = main(app).shown_history
+        lines = heat_lines(history, 0, 10)
+        assert len(lines) == 5 and all(len(line) == 14 + 10 for line in lines)  # 3 steps a column
+        # every step's counts cover the whole subsample (tanh: nothing at or above 1)
+        for step in history:
+            heat = step.layers[0].heat
+            entries = CFG.batch * CFG.width[0]
+            assert sum(heat) == len(range(0, entries, max(1, entries // HEAT_SAMPLE)))
+            assert sum(heat[16:]) == 0
+        await pilot.press("m")
+        await pilot.pause()
+        assert app.query_one("#train-layer-0").display

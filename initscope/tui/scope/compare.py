@@ -101,7 +101,7 @@ class CompareScreen(ClosesOnce, ScopeScreen):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="compare-main"):
-            yield SelectorPane(self.panes["A"].config)
+            yield SelectorPane(self.panes["A"].config, training=False)
             for side in SIDES:
                 with Vertical(id=f"side-{side}", classes="compare-side"):
                     yield Static("", classes="side-title")

@@ -56,6 +56,7 @@ class ScopeScreen(Screen):
     """Keys and selectors that change the active pane's config and display."""
 
     COMMANDS = {ScopeCommands}
+    trains = False  # whether this screen trains (its palette offers the training settings)
     BINDINGS = [
         _step("scheme", 1, "s", "Scheme", show=True),
         _step("scheme", -1, "S", "Previous scheme"),

@@ -7,7 +7,6 @@ hands back the config it ended on.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from textual.app import ComposeResult
@@ -41,6 +40,8 @@ from initscope.tui.workers import thread_work
 class MainScreen(ScopeScreen):
     """One network: selectors on the left, its pane on the right."""
 
+    trains = True
+
     BINDINGS = [
         Binding("space", "toggle_training", "Train", id="action-train", show=True,
                 tooltip="start or pause SGD training on the config's task"),
@@ -48,6 +49,15 @@ class MainScreen(ScopeScreen):
                 tooltip="one training step (while paused)"),
         Binding("R", "reset_training", "Reset training", id="action-train-reset", show=False,
                 tooltip="back to the freshly initialized network"),
+        Binding("l", "step('lr', 1)", "lr x2", id="action-lr-up", show=False,
+                tooltip="double the learning rate (resets training)"),
+        Binding("L", "step('lr', -1)", "lr /2", id="action-lr-down", show=False,
+                tooltip="halve the learning rate (resets training)"),
+        Binding("o", "step('optimizer', 1)", "Optimizer", id="action-optimizer", show=False,
+                tooltip="SGD or Adam (resets training)"),
+        Binding("m", "toggle_heatmap", "Heatmap", id="action-heatmap", show=False,
+                tooltip="training: the first shown layer's |activation| over the steps, "
+                        "as a heatmap (or back to the per-layer rows)"),
         Binding("e", "export", "Export", id="action-export", show=False,
                 tooltip="save an SVG screenshot and the numbers as CSV and JSON"),
         Binding("C", "compare", "Compare", id="action-compare", show=False,
@@ -84,6 +94,8 @@ class MainScreen(ScopeScreen):
         self.training = False
         self._train_worker: Worker | None = None
         self._train_failure: str | None = None
+        self._train_notes: list[str] = []  # the trainer's warnings, shown under the head
+        self.heatmap = False  # the training panel shows a layer's heatmap
 
     @property
     def active_pane(self) -> ScopePane:
@@ -162,6 +174,13 @@ class MainScreen(ScopeScreen):
         if not self.training:
             self._train_worker = start_training(self, self.session, self.sim, 1)
 
+    def action_toggle_heatmap(self) -> None:
+        self.heatmap = not self.heatmap
+        if not self.shown_history:
+            self.notify("the heatmap shows a layer over the training steps: train first "
+                        "(space)", timeout=4)
+        self._show_training()
+
     def action_reset_training(self) -> None:
         self._stop_training(reset=True)
         self.pane.rerun()
@@ -176,6 +195,7 @@ class MainScreen(ScopeScreen):
         self.workers.cancel_group(self, TRAIN_GROUP)
         if reset:
             self._train_failure = None
+            self._train_notes = []
             self.session = TrainingSession(self.pane.config)
             self.pane.frozen = False
             self.query_one(TrainingPanel).data = TrainingView()
@@ -188,6 +208,7 @@ class MainScreen(ScopeScreen):
             self.training = False  # paused, a single step done, or diverged
         self.pane.frozen = True  # the pane shows the trained weights from now on
         self.pane.show(message.display)
+        self._train_notes = message.notes
         self._show_training(message.history)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -214,20 +235,23 @@ class MainScreen(ScopeScreen):
             return
         cfg = self.pane.config
         last = history[-1] if history else None
+        diverged = any(note.startswith("diverged") for note in self._train_notes)
         if self._train_failure is not None and not self.training:
             state = f"stopped: {self._train_failure} (R resets)"
-        elif last is not None and not math.isfinite(last.loss):
-            state = "diverged: lower the learning rate (R resets)"
+        elif diverged:
+            state = "diverged"
         elif self.training:
             state = "training…"
         else:
             state = "paused (space: go on, .: one step, R: reset)"
-        head = (f"{cfg.task} · lr {cfg.lr:g}" + (f" · momentum {cfg.momentum:g}"
-                                                    if cfg.momentum else "")
+        how = "adam" if cfg.optimizer == "adam" else "sgd" + (
+            f" momentum {cfg.momentum:g}" if cfg.momentum else "")
+        head = (f"{cfg.task} · {how} lr {cfg.lr:g}"
                 + (f" · step {last.step} · loss {fmt(last.loss)}" if last else "")
                 + f" · {state}")
         layers = self.pane.grid.visible_layers()[:MAX_LAYER_ROWS]
-        panel.data = TrainingView(head, history, cfg.widths(), layers)
+        panel.data = TrainingView(head, history, cfg.widths(), layers, list(self._train_notes),
+                                  self.heatmap)
 
     # ---- scenes and paging --------------------------------------------------------------
 

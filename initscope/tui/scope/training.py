@@ -19,7 +19,7 @@ from textual.worker import Worker, get_current_worker
 
 from initscope.sim import Cancelled, Config
 from initscope.sim.remote import AnySimulator
-from initscope.sim.training import MAX_STEPS, Trainer, TrainStep
+from initscope.sim.training import Trainer, TrainStep, suggest_lr
 from initscope.tui.display import Display, build_display
 from initscope.tui.workers import forget_when_done
 
@@ -36,7 +36,19 @@ class TrainingSession:
         self.cfg = cfg
         self.trainer: Trainer | None = None
         self.history: list[TrainStep] = []
+        self.suggested_lr: float | None = None  # once it diverged: a rate that does not
         self.lock = threading.Lock()
+
+    def notes(self) -> list[str]:
+        """The trainer's warnings (initial loss, divergence), with the rate to try."""
+        if self.trainer is None:
+            return []
+        notes = self.trainer.warnings()
+        if self.trainer.stopped is not None and self.suggested_lr is not None:
+            notes[-1] = (f"diverged at step {self.trainer.stopped.step} (layer "
+                         f"{self.trainer.stopped.layer}): try lr {self.suggested_lr:g} "
+                         "(L halves it; R resets)")
+        return notes
 
 
 class TrainingProgress(Message):
@@ -44,8 +56,9 @@ class TrainingProgress(Message):
     record so far. A newer one replaces one still queued."""
 
     def __init__(self, session: TrainingSession, display: Display, history: list[TrainStep],
-                 stopped_by: Worker | None) -> None:
+                 stopped_by: Worker | None, notes: list[str] | None = None) -> None:
         super().__init__()
+        self.notes = notes or []  # warnings: the initial loss, the divergence
         self.session = session  # which network: a reset starts a new one
         self.display = display
         self.history = history
@@ -57,7 +70,7 @@ class TrainingProgress(Message):
 
 def start_training(node: DOMNode, session: TrainingSession, sim: AnySimulator,
                    steps: int | None) -> Worker:
-    """Take `steps` steps (None: until cancelled or diverged) in a worker of `node`'s,
+    """Take `steps` steps (None: the config's `steps`) in a worker of `node`'s,
     replacing any training worker it has running."""
     return node.run_worker(forget_when_done(partial(_train, node, session, sim, steps)),
                            thread=True, exclusive=True, group=TRAIN_GROUP,
@@ -78,9 +91,17 @@ def _train(node: DOMNode, session: TrainingSession, sim: AnySimulator, steps: in
                 _post(node, session, sim, None)
                 last_post = time.perf_counter()
 
+        trainer = session.trainer
+        if trainer.stopped is not None:
+            _post(node, session, sim, worker)  # diverged: nothing more to take
+            return
         try:
-            session.trainer.run(steps or MAX_STEPS, cancel=worker.cancelled_event,
-                                on_step=on_step, stop_on_divergence=True)
+            trainer.run(steps or session.cfg.steps, cancel=worker.cancelled_event,
+                        on_step=on_step, stop_on_divergence=True)
+            if trainer.stopped is not None:
+                _post(node, session, sim, None)  # the message first, then the search
+                session.suggested_lr, _ = suggest_lr(session.cfg, trainer.stopped.step,
+                                                     sim.draws, worker.cancelled_event)
         except Cancelled:
             pass  # paused: show where it stopped
         _post(node, session, sim, worker)
@@ -92,4 +113,4 @@ def _post(node: DOMNode, session: TrainingSession, sim: AnySimulator,
     result = sim.run_weights(session.cfg, trainer.weights, trainer.biases,
                              step=trainer.steps_done)
     node.post_message(TrainingProgress(session, build_display(result), list(session.history),
-                                       stopped_by))
+                                       stopped_by, session.notes()))

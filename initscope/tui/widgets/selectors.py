@@ -29,7 +29,9 @@ from initscope.sim.config import (
     DTYPES,
     FAN_MODES,
     INPUT_DISTS,
+    OPTIMIZERS,
     RNN_INPUTS,
+    TASKS,
     Config,
 )
 from initscope.sim.schemes import SCHEMES
@@ -43,10 +45,12 @@ class Field:
     label: str
     choices: tuple = ()  # a closed list to cycle through
     ladder: tuple = ()  # numbers to step along; exact values are typed with Enter
+    factor: float = 0.0  # or: each step multiplies (divides) by this
     integer: bool = False
     minimum: int = 0  # the lowest an integer without a ladder steps to
     visible: Callable[[Config], bool] = lambda c: True
     label_for: Callable[[Config], str] | None = None  # a label that follows the config
+    training: bool = False  # a training setting: shown where training is (the main screen)
 
     def label_of(self, cfg: Config) -> str:
         return self.label_for(cfg) if self.label_for is not None else self.label
@@ -97,6 +101,15 @@ FIELDS: list[Field] = [
     Field("input_dist", "Input", choices=INPUT_DISTS),
     Field("dtype", "Dtype", choices=DTYPES),
     Field("memory_limit", "Memory GiB", ladder=(0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)),
+    Field("optimizer", "Optimizer", choices=OPTIMIZERS, training=True),
+    Field("lr", "  lr", factor=2.0, training=True),  # the l / L keys too
+    Field("momentum", "  momentum", ladder=(0.0, 0.5, 0.9, 0.95, 0.99), training=True,
+          visible=lambda c: c.optimizer == "sgd"),
+    Field("task", "Task", choices=TASKS, training=True),
+    Field("batch_size", "Minibatch", integer=True, training=True,
+          ladder=(0, 1, 8, 16, 32, 64, 128, 256, 512, 1024)),
+    Field("steps", "Steps", integer=True, training=True,
+          ladder=(1, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)),
 ]
 FIELDS_BY_NAME = {f.name: f for f in FIELDS}
 
@@ -119,6 +132,8 @@ def show_value(cfg: Config, name: str) -> str:
         return "all"
     if name == "memory_limit" and cfg.memory_limit == 0:
         return "auto"
+    if name == "batch_size" and cfg.batch_size == 0:
+        return "full"
     value = current(cfg, name)
     if name == "gain" and abs(value - 5 / 3) < 1e-12:
         return "5/3"
@@ -131,6 +146,8 @@ def stepped(f: Field, value, delta: int):
     if f.choices:
         i = f.choices.index(value) if value in f.choices else 0
         return f.choices[(i + delta) % len(f.choices)]
+    if f.factor:
+        return value * f.factor ** delta
     if not f.ladder:
         return max(f.minimum, value + delta)
     rungs = list(f.ladder)
@@ -204,9 +221,9 @@ class Selector(Widget, can_focus=True):
         text.append(" ›" if self.has_focus else "", style="dim")
         return text
 
-    def show(self, cfg: Config) -> None:
+    def show(self, cfg: Config, training: bool = True) -> None:
         self.cfg = cfg
-        self.display = self.spec.visible(cfg)
+        self.display = self.spec.visible(cfg) and (training or not self.spec.training)
         self.refresh()
 
     def action_step(self, delta: int) -> None:
@@ -248,17 +265,18 @@ class SelectorPane(VerticalScroll, can_focus=False):
     config: reactive[Config] = reactive(Config, always_update=True, init=False)
     """The config the selectors show (set by the screen after every change)."""
 
-    def __init__(self, cfg: Config, id: str | None = "selectors") -> None:
+    def __init__(self, cfg: Config, id: str | None = "selectors", training: bool = True) -> None:
         super().__init__(id=id)
         self.set_reactive(SelectorPane.config, cfg)
         self.border_title = "Experiment"
+        self.training = training  # with the training settings (not in compare)
 
     def compose(self):
         for spec in FIELDS:
             selector = Selector(spec, self.config)
-            selector.display = spec.visible(self.config)
+            selector.display = spec.visible(self.config) and (self.training or not spec.training)
             yield selector
 
     def watch_config(self, cfg: Config) -> None:
         for selector in self.query(Selector):
-            selector.show(cfg)
+            selector.show(cfg, self.training)

@@ -1,10 +1,13 @@
-"""The training panel: loss over the steps, the symmetry meter, and each layer's
-activation std over the steps. Shown once training has started."""
+"""The training panel: loss over the steps, the symmetry meter, each shown layer's
+update-to-data ratio, and each layer's activation std over the steps, with the
+trainer's warnings (initial loss, divergence). Shown once training has started."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
@@ -15,6 +18,8 @@ from initscope.sim.training import TrainStep
 from initscope.tui.widgets.sparklines import clean, spark_css
 
 MAX_LAYER_ROWS = 4
+# log10(std(update) / std(W)) around -3 is the usual rule of thumb (Karpathy, CS231n)
+RATIO_BAND = (-4.0, -2.0)
 METER = "·▁▂▃▄▅▆▇█"
 
 
@@ -44,6 +49,56 @@ class TrainingView:
     history: list[TrainStep] = field(default_factory=list)
     widths: list[int] = field(default_factory=list)
     layers: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # warnings: initial loss, divergence
+    heat: bool = False  # the first shown layer's |activation| heatmap instead of the rows
+
+
+HEAT_SHADES = " ░▒▓█"
+DECADE_BINS = 4  # HEAT_EDGES has 4 bins per decade: one heatmap row each decade
+
+
+def heat_lines(history: list[TrainStep], layer: int, columns: int) -> list[str]:
+    """log10|activation| of `layer` over the steps as rows of shades, one row per
+    decade (largest on top), one column per group of steps; darker is more entries
+    (log-scaled counts, as fastai's "colorful dimension")."""
+    from initscope.sim.training import HEAT_EDGES
+
+    steps = [s.layers[layer].heat for s in history if s.layers[layer].heat]
+    if not steps or columns < 1:
+        return []
+    decades = (len(HEAT_EDGES) - 1) // DECADE_BINS
+    per_column = -(-len(steps) // columns)  # ceil: every step in some column
+    grid = []
+    for start in range(0, len(steps), per_column):
+        group = steps[start:start + per_column]
+        grid.append([sum(sum(c[d * DECADE_BINS:(d + 1) * DECADE_BINS]) for c in group)
+                     for d in range(decades)])
+    top = max(max(col) for col in grid) or 1
+    lines = []
+    for d in range(decades - 1, -1, -1):
+        label = f"|a| 1e{int(HEAT_EDGES[d * DECADE_BINS]):+d}"
+        cells = "".join(HEAT_SHADES[0 if col[d] == 0 else 1 + min(
+            len(HEAT_SHADES) - 2, int((len(HEAT_SHADES) - 1) * math.log1p(col[d])
+                                      / math.log1p(top + 1)))] for col in grid)
+        lines.append(f"{label:<14}{cells}")
+    return lines
+
+
+def ratio_line(step: TrainStep, layers: list[int]) -> Text:
+    """The last step's update-to-data ratio of the shown layers: in the band around
+    -3 plain, outside it marked."""
+    text = Text()
+    for k in layers:
+        ratio = step.layers[k].update_ratio
+        text.append(f"L{k + 1} ", style="dim")
+        if ratio is None:
+            text.append("-  ")
+            continue
+        inside = RATIO_BAND[0] <= ratio <= RATIO_BAND[1]
+        text.append(f"{ratio:.1f}", style="" if inside else "bold reverse")
+        text.append("  ")
+    text.append("(≈-3 healthy)", style="dim")
+    return text
 
 
 class TrainingRow(Horizontal):
@@ -69,8 +124,21 @@ class TrainingPanel(Vertical):
         border-title-color: $accent;
     }
     TrainingPanel #train-head {
-        height: 1;
+        height: auto;
         color: $text-accent;
+    }
+    TrainingPanel #train-notes {
+        height: auto;
+        color: $text-warning;
+    }
+    TrainingPanel #train-heat {
+        height: auto;
+        width: 1fr;
+        color: $text-accent;
+    }
+    TrainingPanel #train-ratio {
+        height: 1;
+        width: 1fr;
     }
     TrainingPanel #train-meter {
         height: 1;
@@ -95,17 +163,25 @@ class TrainingPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="train-head")
+        yield Static("", id="train-notes")
         yield TrainingRow("loss", "train-loss")
         with Horizontal(classes="meter-row"):
             yield Label("distinct", classes="spark-label")
             yield Static("", id="train-meter")
+        with Horizontal(classes="meter-row"):
+            yield Label("update/W log", classes="spark-label")
+            yield Static("", id="train-ratio")
         for i in range(MAX_LAYER_ROWS):
             yield TrainingRow("", f"train-layer-{i}")
+        yield Static("", id="train-heat")
 
     def watch_data(self, view: TrainingView) -> None:
         head, history, widths, layers = view.head, view.history, view.widths, view.layers
         self.display = bool(history or head)  # a failure before the first step: its head
         self.query_one("#train-head", Static).update(head)
+        notes = self.query_one("#train-notes", Static)
+        notes.display = bool(view.notes)
+        notes.update("\n".join(f"⚠ {note}" for note in view.notes))
         for row in self.query(".meter-row, TrainingRow"):
             row.display = bool(history)
         if not history:
@@ -116,9 +192,17 @@ class TrainingPanel(Vertical):
         loss_row.query_one(Sparkline).data = clean(losses)
         loss_row.query_one(".spark-ends", Label).update(f"{fmt(losses[0], 3)}→{fmt(last.loss, 3)}")
         self.query_one("#train-meter", Static).update(symmetry_meter(last, widths))
+        self.query_one("#train-ratio", Static).update(ratio_line(last, layers))
+        heat = self.query_one("#train-heat", Static)
+        heat.display = view.heat and bool(layers)
+        if heat.display:
+            k = layers[0]
+            lines = heat_lines(history, k, max(1, self.size.width - 16))
+            heat.update("\n".join([f"L{k + 1} |a| by decade, steps 1-{len(history)} → "
+                                    "(m: back)"] + lines))
         for i in range(MAX_LAYER_ROWS):
             row = self.query_one(f"#train-layer-{i}", TrainingRow)
-            row.display = i < len(layers)
+            row.display = i < len(layers) and not view.heat
             if i < len(layers):
                 k = layers[i]
                 values = [s.layers[k].activation_std for s in history]
