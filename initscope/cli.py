@@ -279,19 +279,20 @@ def train(
     --batch-size) and report the loss and every layer's numbers after every step. A
     diverging run stops at the step it diverges, and a learning rate that does not is
     suggested."""
-    from initscope.report import render_train
+    from initscope.report import TrainWriter
     from initscope.sim import MemoryBudgetError
     from initscope.sim.training import Trainer, suggest_lr
 
     try:
         trainer = Trainer(config)
-        records = trainer.run(config.steps, stop_on_divergence=True)
     except (ConfigError, MemoryBudgetError) as e:
         raise refused(e) from None
+    writer = TrainWriter(trainer, format, lambda text: typer.echo(text, nl=False))
+    trainer.run(config.steps, on_step=writer.step, stop_on_divergence=True, keep=False)
     suggestion = None
     if trainer.stopped is not None:
         suggestion = suggest_lr(config, config.steps, trainer.draws)
-    typer.echo(render_train(trainer, records, format, suggestion), nl=False)
+    writer.finish(suggestion)
 
 
 @app.command()

@@ -10,7 +10,7 @@ import math
 from initscope.sim.arch import ARCHS
 from initscope.sim.result import QUANTITIES, RunResult
 from initscope.sim.stats import DEFAULT_BINS
-from initscope.sim.training import heatmap
+from initscope.sim.training import HEAT_EDGES
 
 # (column header, how to read it from a layer); shared by the table and the CSV
 COLUMNS = [
@@ -133,54 +133,95 @@ def train_warnings(trainer, suggestion: tuple[float, bool] | None) -> list[str]:
     return out
 
 
-def render_train(trainer, steps: list, format: str,
-                 suggestion: tuple[float, bool] | None = None) -> str:
-    """Training records as a table (selected steps), JSON (every step) or CSV. JSON
-    also carries the initial loss check, why training stopped and every warning."""
-    cfg = trainer.cfg
-    warnings = train_warnings(trainer, suggestion)
-    if format == "json":
-        data = {"config": cfg.to_dict(), "steps": [s.to_dict() for s in steps],
-                "initial_loss": trainer.initial_loss.to_dict() if trainer.initial_loss else None,
-                "stopped": trainer.stopped.to_dict() if trainer.stopped else None,
-                "suggested_lr": suggestion[0] if suggestion else None,
-                "warnings": warnings,
-                # per hidden layer: counts of log10|activation| per step (a heatmap)
-                "heatmaps": [heatmap(steps, k) for k in range(cfg.depth)] if steps else []}
-        return json.dumps(data, indent=1, allow_nan=False) + "\n"
-    if format == "csv":
+class TrainWriter:
+    """`train`'s output, written as the steps come: memory stays bounded however many
+    steps there are (JSON and CSV write each step at once; the table keeps only the
+    steps it shows, 1, 2, 5, 10, ... and the last)."""
+
+    TABLE_HEADER = ["step", "loss", "distinct units per layer", "dead", "act std (last)",
+                    "grad std (first)", "update/W (log10, max)", "moved (max)"]
+
+    def __init__(self, trainer, format: str, write) -> None:
+        self.trainer, self.format, self.write = trainer, format, write
+        self.count, self.last = 0, None
+        self.shown = set(shown_steps(trainer.cfg.steps))
+        self.rows: list[list[str]] = []
+        if format == "json":
+            config = json.dumps(trainer.cfg.to_dict(), allow_nan=False)
+            self.write(f'{{"config": {config},\n "heat_log10_edges": '
+                       f'{json.dumps(list(HEAT_EDGES))},\n "steps": [')
+        elif format == "csv":
+            self._csv_row(["step", "loss", "layer", *TRAIN_LAYER_FIELDS])
+
+    def _csv_row(self, cells: list) -> None:
         out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["step", "loss", "layer", *TRAIN_LAYER_FIELDS])
-        for s in steps:
+        csv.writer(out, lineterminator="\n").writerow(cells)
+        self.write(out.getvalue())
+
+    def step(self, s) -> None:
+        self.count += 1
+        if self.format == "json":
+            self.write(("\n  " if self.count == 1 else ",\n  ")
+                       + json.dumps(s.to_dict(heat=True), allow_nan=False))
+        elif self.format == "csv":
             for i, lay in enumerate(s.layers, 1):
-                writer.writerow([s.step, repr(s.loss), i,
-                                 *("" if getattr(lay, f) is None else getattr(lay, f)
-                                   for f in TRAIN_LAYER_FIELDS)])
-        return out.getvalue()
-    by_step = {s.step: s for s in steps}
-    header = ["step", "loss", "distinct units per layer", "dead", "act std (last)",
-              "grad std (first)", "update/W (log10, max)", "moved (max)"]
-    body = []
-    for n in shown_steps(len(steps)):
-        s = by_step[n]
+                self._csv_row([s.step, repr(s.loss), i,
+                               *("" if getattr(lay, f) is None else getattr(lay, f)
+                                 for f in TRAIN_LAYER_FIELDS)])
+        else:
+            if s.step in self.shown:
+                self.rows.append(self._table_row(s))
+            self.last = s
+
+    @staticmethod
+    def _table_row(s) -> list[str]:
         units = ",".join("-" if lay.distinct_units is None else str(lay.distinct_units)
                          for lay in s.layers[:6])
         if len(s.layers) > 6:
             units += ",…"
         dead = [lay.dead_units for lay in s.layers if lay.dead_units is not None]
         ratios = [lay.update_ratio for lay in s.layers if lay.update_ratio is not None]
-        body.append([str(n), fmt(s.loss), units, str(sum(dead)) if dead else "-",
-                     fmt(s.layers[-1].activation_std), fmt(s.layers[0].gradient_std),
-                     f"{max(ratios):.2f}" if ratios else "-",
-                     fmt(max(lay.weight_change for lay in s.layers))])
-    widths = [max(len(x) for x in col) for col in zip(header, *body)]
-    lines = ["  ".join(x.rjust(w) for x, w in zip(line, widths)) for line in [header] + body]
-    how = ("Adam" if cfg.optimizer == "adam" else "SGD"
-           + (f", momentum {cfg.momentum}" if cfg.momentum else ""))
-    title = (f"{cfg.scheme} / {cfg.activation}, depth {cfg.depth}: {cfg.task}, "
-             f"{len(steps)} steps of {how}, lr {cfg.lr}")
-    if trainer.initial_loss is not None and trainer.initial_loss.expected is not None:
-        title += (f"; initial loss {fmt(trainer.initial_loss.value)} "
-                  f"(a well-scaled output gives {fmt(trainer.initial_loss.expected)})")
-    return "\n".join([title] + lines + [f"warning: {w}" for w in warnings]) + "\n"
+        return [str(s.step), fmt(s.loss), units, str(sum(dead)) if dead else "-",
+                fmt(s.layers[-1].activation_std), fmt(s.layers[0].gradient_std),
+                f"{max(ratios):.2f}" if ratios else "-",
+                fmt(max(lay.weight_change for lay in s.layers))]
+
+    def finish(self, suggestion: tuple[float, bool] | None = None) -> None:
+        trainer, cfg = self.trainer, self.trainer.cfg
+        warnings = train_warnings(trainer, suggestion)
+        if self.format == "json":
+            tail = {"initial_loss": trainer.initial_loss.to_dict() if trainer.initial_loss
+                    else None,
+                    "stopped": trainer.stopped.to_dict() if trainer.stopped else None,
+                    "suggested_lr": suggestion[0] if suggestion else None,
+                    "warnings": warnings}
+            body = json.dumps(tail, indent=1, allow_nan=False)
+            self.write("\n ],\n" + body[2:] + "\n")  # the tail's keys, in the same object
+            return
+        if self.format == "csv":
+            return
+        if self.last is not None and (not self.rows or self.rows[-1][0] != str(self.last.step)):
+            self.rows.append(self._table_row(self.last))  # stopped early: its last step
+        header = self.TABLE_HEADER
+        widths = [max(len(x) for x in col) for col in zip(header, *self.rows)]
+        lines = ["  ".join(x.rjust(w) for x, w in zip(line, widths))
+                 for line in [header] + self.rows]
+        how = ("Adam" if cfg.optimizer == "adam" else "SGD"
+               + (f", momentum {cfg.momentum}" if cfg.momentum else ""))
+        title = (f"{cfg.scheme} / {cfg.activation}, depth {cfg.depth}: {cfg.task}, "
+                 f"{self.count} steps of {how}, lr {cfg.lr}")
+        if trainer.initial_loss is not None and trainer.initial_loss.expected is not None:
+            title += (f"; initial loss {fmt(trainer.initial_loss.value)} "
+                      f"(a well-scaled output gives {fmt(trainer.initial_loss.expected)})")
+        self.write("\n".join([title] + lines + [f"warning: {w}" for w in warnings]) + "\n")
+
+
+def render_train(trainer, steps: list, format: str,
+                 suggestion: tuple[float, bool] | None = None) -> str:
+    """`steps` (records of `trainer`) as `train` prints them, in one string."""
+    parts: list[str] = []
+    writer = TrainWriter(trainer, format, parts.append)
+    for s in steps:
+        writer.step(s)
+    writer.finish(suggestion)
+    return "".join(parts)

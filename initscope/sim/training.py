@@ -68,9 +68,12 @@ class LayerStep:
     update_ratio: float | None = None  # log10(std(update) / std(W)); None when either is 0
     heat: tuple[int, ...] = ()  # counts of log10|a| over HEAT_EDGES' bins (a subsample)
 
-    def to_dict(self) -> dict:
-        return {k: (v if not isinstance(v, float) or math.isfinite(v) else None)
-                for k, v in self.__dict__.items() if k != "heat"}
+    def to_dict(self, heat: bool = False) -> dict:
+        out = {k: (v if not isinstance(v, float) or math.isfinite(v) else None)
+               for k, v in self.__dict__.items() if k != "heat"}
+        if heat:
+            out["heat"] = list(self.heat)
+        return out
 
 
 def heat_counts(a: np.ndarray) -> tuple[int, ...]:
@@ -86,21 +89,15 @@ def heat_counts(a: np.ndarray) -> tuple[int, ...]:
     return tuple(int(c) for c in counts)
 
 
-def heatmap(steps: list[TrainStep], layer: int) -> dict:
-    """The |activation| heatmap of one layer (0-based) over the steps, for JSON."""
-    return {"layer": layer + 1, "log10_edges": list(HEAT_EDGES),
-            "counts": [list(s.layers[layer].heat) for s in steps]}
-
-
 @dataclass
 class TrainStep:
     step: int  # 1-based: the state after this many updates
     loss: float
     layers: list[LayerStep] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self, heat: bool = False) -> dict:
         return {"step": self.step, "loss": self.loss if math.isfinite(self.loss) else None,
-                "layers": [lay.to_dict() for lay in self.layers]}
+                "layers": [lay.to_dict(heat) for lay in self.layers]}
 
 
 @dataclass(frozen=True)
@@ -372,10 +369,11 @@ class Trainer:
 
     def run(self, steps: int, cancel: threading.Event | None = None,
             on_step: Callable[[TrainStep], None] | None = None,
-            stop_on_divergence: bool = False) -> list[TrainStep]:
+            stop_on_divergence: bool = False, keep: bool = True) -> list[TrainStep]:
         """`steps` more updates, checking `cancel` between them; with
         `stop_on_divergence`, the step that diverges is the last one taken, and
-        `stopped` says which and where."""
+        `stopped` says which and where. The records are returned, or (`keep=False`)
+        only passed to `on_step`, so that memory stays bounded."""
         if not 1 <= steps <= MAX_STEPS:
             raise ConfigError(f"steps must be between 1 and {MAX_STEPS}, not {steps}")
         records = []
@@ -383,7 +381,8 @@ class Trainer:
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
             record = self.step()
-            records.append(record)
+            if keep:
+                records.append(record)
             if on_step is not None:
                 on_step(record)
             if stop_on_divergence:
@@ -424,7 +423,7 @@ def suggest_lr(cfg: Config, steps: int, draws: DrawCache | None = None,
     draws = draws or DrawCache()
     for k in range(1, LADDER_HALVINGS + 1):
         trial = Trainer(cfg.replace(lr=cfg.lr / 2 ** k), draws)
-        trial.run(steps, cancel=cancel, stop_on_divergence=True)
+        trial.run(steps, cancel=cancel, stop_on_divergence=True, keep=False)
         if trial.stopped is None:
             return trial.cfg.lr, True
     return cfg.lr / 2 ** LADDER_HALVINGS, False

@@ -158,3 +158,24 @@ def test_constant_init_keeps_one_unit_per_layer_for_500_steps_at_the_presets_lr(
     assert trainer.stopped is None and len(records) == 500
     assert all(math.isfinite(r.loss) for r in records)
     assert all(lay.distinct_units == 1 for r in records for lay in r.layers)
+
+
+def test_train_output_streams_and_keeps_only_the_rows_it_shows():
+    from initscope.report import TrainWriter, shown_steps
+
+    cfg = Config(depth=2, width=(4,), inputs=4, batch=4, scheme="xavier_normal", steps=3000)
+    for format in ("table", "csv", "json"):
+        trainer = Trainer(cfg)
+        written: list[str] = []
+        writer = TrainWriter(trainer, format, written.append)
+        assert trainer.run(cfg.steps, on_step=writer.step, keep=False) == []
+        writer.finish()
+        text = "".join(written)
+        if format == "table":
+            assert len(writer.rows) == len(shown_steps(3000)) and writer.rows[-1][0] == "3000"
+        elif format == "json":
+            data = json.loads(text)
+            assert len(data["steps"]) == 3000 and data["stopped"] is None
+            assert len(data["steps"][0]["layers"][0]["heat"]) == len(data["heat_log10_edges"]) - 1
+        else:
+            assert text.count("\n") == 1 + 3000 * cfg.depth

@@ -49,7 +49,7 @@ async def test_start_pause_step_and_reset():
         await app.workers.wait_for_complete()
         await pilot.pause()
         paused_at = shown_step(app)
-        assert paused_at == len(main(app).session.history)  # the screen shows where it stopped
+        assert paused_at == main(app).session.trainer.steps_done  # the screen shows where it stopped
         await asyncio.sleep(0.3)
         await pilot.pause()
         assert shown_step(app) == paused_at  # paused means paused
@@ -170,7 +170,12 @@ async def test_the_heatmap_view_of_the_training_panel():
         await pilot.press("space")
         await wait_for(app, pilot, lambda: len(main(app).shown_history) == 30
                        and not main(app).training)
-        await pilot.press("m")
+        for metric, label in [("grad norm", "L1 |dW| log"), ("dead/sat", "L1 saturated")]:
+            await pilot.press("m")
+            await pilot.pause()
+            assert main(app).train_metric == metric
+            assert str(app.query_one("#train-layer-0 .spark-label").render()) == label
+        await pilot.press("m")  # the heatmap
         await pilot.pause()
         panel = app.query_one(TrainingPanel)
         text = "\n".join(screen_text(app, panel.region))
@@ -185,6 +190,20 @@ async def test_the_heatmap_view_of_the_training_panel():
             entries = CFG.batch * CFG.width[0]
             assert sum(heat) == len(range(0, entries, max(1, entries // HEAT_SAMPLE)))
             assert sum(heat[16:]) == 0
-        await pilot.press("m")
+        await pilot.press("m")  # back to the activation std
         await pilot.pause()
-        assert app.query_one("#train-layer-0").display
+        assert app.query_one("#train-layer-0").display and main(app).train_metric == "act std"
+
+
+def test_the_training_history_stays_bounded():
+    from initscope.tui.scope.training import HISTORY_POINTS, TrainingSession
+
+    cfg = Config(depth=2, width=(4,), inputs=4, batch=4, scheme="xavier_normal", lr=0.01)
+    session = TrainingSession(cfg)
+    trainer = Trainer(cfg)
+    trainer.run(5000, on_step=session.add, keep=False)
+    steps = [r.step for r in session.history]
+    assert len(steps) <= HISTORY_POINTS + 1
+    assert steps[0] == 1 and steps[-1] == 5000 and steps == sorted(steps)
+    gaps = {b - a for a, b in zip(steps[1:-1], steps[2:-1])}
+    assert len(gaps) == 1  # evenly spread

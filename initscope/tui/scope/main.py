@@ -33,7 +33,12 @@ from initscope.tui.scope.training import (
 from initscope.tui.screens import is_open
 from initscope.tui.widgets.footer import KeyFooter
 from initscope.tui.widgets.selectors import SelectorPane
-from initscope.tui.widgets.training import MAX_LAYER_ROWS, TrainingPanel, TrainingView
+from initscope.tui.widgets.training import (
+    MAX_LAYER_ROWS,
+    TRAIN_METRICS,
+    TrainingPanel,
+    TrainingView,
+)
 from initscope.tui.workers import thread_work
 
 
@@ -55,9 +60,9 @@ class MainScreen(ScopeScreen):
                 tooltip="halve the learning rate (resets training)"),
         Binding("o", "step('optimizer', 1)", "Optimizer", id="action-optimizer", show=False,
                 tooltip="SGD or Adam (resets training)"),
-        Binding("m", "toggle_heatmap", "Heatmap", id="action-heatmap", show=False,
-                tooltip="training: the first shown layer's |activation| over the steps, "
-                        "as a heatmap (or back to the per-layer rows)"),
+        Binding("m", "train_metric", "Training rows", id="action-train-metric", show=False,
+                tooltip="training panel's layer rows: activation std, gradient norm, dead "
+                        "or saturated share, |activation| heatmap"),
         Binding("e", "export", "Export", id="action-export", show=False,
                 tooltip="save an SVG screenshot and the numbers as CSV and JSON"),
         Binding("C", "compare", "Compare", id="action-compare", show=False,
@@ -95,7 +100,7 @@ class MainScreen(ScopeScreen):
         self._train_worker: Worker | None = None
         self._train_failure: str | None = None
         self._train_notes: list[str] = []  # the trainer's warnings, shown under the head
-        self.heatmap = False  # the training panel shows a layer's heatmap
+        self.train_metric = TRAIN_METRICS[0]  # what the training panel's layer rows show
 
     @property
     def active_pane(self) -> ScopePane:
@@ -174,11 +179,12 @@ class MainScreen(ScopeScreen):
         if not self.training:
             self._train_worker = start_training(self, self.session, self.sim, 1)
 
-    def action_toggle_heatmap(self) -> None:
-        self.heatmap = not self.heatmap
+    def action_train_metric(self) -> None:
+        self.train_metric = TRAIN_METRICS[(TRAIN_METRICS.index(self.train_metric) + 1)
+                                          % len(TRAIN_METRICS)]
         if not self.shown_history:
-            self.notify("the heatmap shows a layer over the training steps: train first "
-                        "(space)", timeout=4)
+            self.notify(f"the training panel will show {self.train_metric} per layer: "
+                        "train first (space)", timeout=4)
         self._show_training()
 
     def action_reset_training(self) -> None:
@@ -251,7 +257,7 @@ class MainScreen(ScopeScreen):
                 + f" · {state}")
         layers = self.pane.grid.visible_layers()[:MAX_LAYER_ROWS]
         panel.data = TrainingView(head, history, cfg.widths(), layers, list(self._train_notes),
-                                  self.heatmap)
+                                  self.train_metric)
 
     # ---- scenes and paging --------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from initscope.tui.display import Display, build_display
 from initscope.tui.workers import forget_when_done
 
 TRAIN_POST_SECONDS = 0.25  # how often training shows its progress
+HISTORY_POINTS = 512  # records kept: more than a sparkline or heatmap has columns
 TRAIN_GROUP = "train"
 
 
@@ -35,9 +36,22 @@ class TrainingSession:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.trainer: Trainer | None = None
-        self.history: list[TrainStep] = []
+        self.history: list[TrainStep] = []  # the first, every `stride`-th, and the last
+        self.stride = 1
         self.suggested_lr: float | None = None  # once it diverged: a rate that does not
         self.lock = threading.Lock()
+
+    def add(self, record: TrainStep) -> None:
+        """Keep `record`, and at most HISTORY_POINTS records however long training
+        runs: past that, every other one goes (the stride doubles), evenly."""
+        history = self.history
+        if len(history) > 1 and history[-1].step % self.stride:
+            history.pop()  # kept only as the latest until now
+        history.append(record)
+        if len(history) > HISTORY_POINTS:
+            self.stride *= 2
+            self.history = [r for i, r in enumerate(history)
+                            if i == 0 or r.step % self.stride == 0 or r is record]
 
     def notes(self) -> list[str]:
         """The trainer's warnings (initial loss, divergence), with the rate to try."""
@@ -86,7 +100,7 @@ def _train(node: DOMNode, session: TrainingSession, sim: AnySimulator, steps: in
 
         def on_step(record: TrainStep) -> None:
             nonlocal last_post
-            session.history.append(record)
+            session.add(record)
             if time.perf_counter() - last_post >= TRAIN_POST_SECONDS:
                 _post(node, session, sim, None)
                 last_post = time.perf_counter()

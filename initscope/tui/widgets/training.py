@@ -50,7 +50,28 @@ class TrainingView:
     widths: list[int] = field(default_factory=list)
     layers: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # warnings: initial loss, divergence
-    heat: bool = False  # the first shown layer's |activation| heatmap instead of the rows
+    metric: str = "act std"  # what the layer rows show (TRAIN_METRICS)
+
+
+# what the per-layer rows of the panel show, in the order `m` cycles through them
+TRAIN_METRICS = ("act std", "grad norm", "dead/sat", "heatmap")
+
+
+def layer_series(history: list[TrainStep], k: int, metric: str, width: int
+                 ) -> tuple[str, list, bool]:
+    """Label, values over the steps and whether to draw them on a log scale, for
+    layer k's row: activation std, the weight gradient's norm, or the share of dead
+    (ReLU family) or saturated (tanh, sigmoid) units."""
+    layers = [s.layers[k] for s in history]
+    if metric == "grad norm":
+        return f"L{k + 1} |dW| log", [lay.gradient_norm for lay in layers], True
+    if metric == "dead/sat":
+        if layers[-1].dead_units is not None:
+            return f"L{k + 1} dead", [lay.dead_units / width for lay in layers], False
+        if layers[-1].saturated_fraction is not None:
+            return f"L{k + 1} saturated", [lay.saturated_fraction for lay in layers], False
+        return f"L{k + 1} neither", [0.0 for _ in layers], False
+    return f"L{k + 1} act std log", [lay.activation_std for lay in layers], True
 
 
 HEAT_SHADES = " ░▒▓█"
@@ -194,19 +215,20 @@ class TrainingPanel(Vertical):
         self.query_one("#train-meter", Static).update(symmetry_meter(last, widths))
         self.query_one("#train-ratio", Static).update(ratio_line(last, layers))
         heat = self.query_one("#train-heat", Static)
-        heat.display = view.heat and bool(layers)
+        heat.display = view.metric == "heatmap" and bool(layers)
         if heat.display:
             k = layers[0]
             lines = heat_lines(history, k, max(1, self.size.width - 16))
             heat.update("\n".join([f"L{k + 1} |a| by decade, steps 1-{len(history)} → "
-                                    "(m: back)"] + lines))
+                                    "(m: next)"] + lines))
         for i in range(MAX_LAYER_ROWS):
             row = self.query_one(f"#train-layer-{i}", TrainingRow)
-            row.display = i < len(layers) and not view.heat
-            if i < len(layers):
+            row.display = i < len(layers) and view.metric != "heatmap"
+            if row.display:
                 k = layers[i]
-                values = [s.layers[k].activation_std for s in history]
-                row.query_one(".spark-label", Label).update(f"L{k + 1} act std log")
-                row.query_one(Sparkline).data = clean(values, log=True)
-                row.query_one(".spark-ends", Label).update(
-                    f"{fmt(values[0], 3)}→{fmt(values[-1], 3)}")
+                label, values, log = layer_series(history, k, view.metric, widths[k])
+                row.query_one(".spark-label", Label).update(label)
+                row.query_one(Sparkline).data = clean(values, log=log)
+                ends = (f"{fmt(values[0], 3)}→{fmt(values[-1], 3)}" if log
+                        else f"{values[0]:.0%}→{values[-1]:.0%}")
+                row.query_one(".spark-ends", Label).update(ends)
