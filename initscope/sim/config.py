@@ -26,6 +26,7 @@ DTYPES = ("float32", "float64")
 TASKS = ("teacher", "spiral", "output")
 OPTIMIZERS = ("sgd", "adam")
 MAX_STEPS = 100_000
+MAX_MEMORY_GIB = 4096.0  # a bound on the memory-limit option (4 TiB)
 BRANCHES = ("plain", "zero_last", "fixup", "rezero")
 RNN_INPUTS = ("all", "first")
 
@@ -74,7 +75,8 @@ class Config:
     seed: int = _opt(0, "random seed; the same seed gives the same draws for every scheme")
     dtype: str = _opt("float32", "float32 or float64", choices=DTYPES)
     memory_limit: float = _opt(
-        0.0, "memory budget in GiB (0: the smaller of 2 GiB and half the free memory)"
+        0.0, "memory budget in GiB, up to 4096 (0: the smaller of 2 GiB and half the free "
+        "memory)"
     )
     branch: str = _opt(
         "plain", "residual: both branch layers from the scheme (plain), last layer zero, "

@@ -298,4 +298,4 @@ def config_sigmas(cfg: Config) -> tuple[float, float, float]:
     fi, fo = fans[1] if len(fans) > 1 else fans[0]
     w = SCHEMES[cfg.scheme].weight_spec(cfg, fi, fo)
     b = bias_spec(cfg, fi)
-    return fi * w.std ** 2, b.std ** 2, b.mean
+    return fi * w.var, b.var, b.mean

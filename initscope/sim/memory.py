@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from initscope.sim.config import Config
+from initscope.sim.config import MAX_MEMORY_GIB, Config
 from initscope.sim.draws import UNIFORM_CHUNK
 from initscope.sim.schemes import NORMAL, ONES
 from initscope.sim.stats import sample_stride
@@ -40,8 +40,8 @@ def available_bytes() -> int | None:
 
 def budget_bytes(cfg: Config) -> int:
     """The configured limit, or the smaller of 2 GiB and half the available memory."""
-    if cfg.memory_limit > 0:
-        return int(cfg.memory_limit * GIB)
+    if cfg.memory_limit > 0:  # validated to at most MAX_MEMORY_GIB; min() for the unvalidated
+        return int(min(cfg.memory_limit, MAX_MEMORY_GIB) * GIB)
     avail = available_bytes()
     return DEFAULT_CAP if avail is None else min(DEFAULT_CAP, avail // 2)
 

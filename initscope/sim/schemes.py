@@ -39,6 +39,11 @@ class WeightSpec:
         return abs(self.scale) * basis_std(self.basis, self.fan_in, self.fan_out)
 
     @property
+    def var(self) -> float:
+        """std squared; inf (not OverflowError, as `** 2` raises) for a huge std."""
+        return self.std * self.std
+
+    @property
     def mean(self) -> float:
         return self.scale if self.basis == ONES else 0.0
 
@@ -54,6 +59,10 @@ class BiasSpec:
     @property
     def std(self) -> float:
         return abs(self.scale) * basis_std(self.basis, 1, 1)
+
+    @property
+    def var(self) -> float:
+        return self.std * self.std  # inf for a huge std, where `** 2` would raise
 
 
 def basis_std(basis: str, fan_in: int, fan_out: int) -> float:

@@ -66,9 +66,9 @@ def predict_layers(cfg: Config) -> list[LayerTheory] | None:
     for fi, fo in cfg.fans():
         w = scheme.weight_spec(cfg, fi, fo)
         b = bias_spec(cfg, fi)
-        q = fi * w.std ** 2 * m2 + b.std ** 2
+        q = fi * w.var * m2 + b.var
         mom = gaussian_moments(act, b.mean, math.sqrt(q), cfg.slope)
-        forward.append((q, mom, m2, w.std ** 2, fo))
+        forward.append((q, mom, m2, w.var, fo))
         m2 = mom.phi2
     out = []
     g2 = 1.0  # the upstream gradient is unit Gaussian

@@ -12,6 +12,7 @@ from initscope.sim.arch import ARCHS
 from initscope.sim.config import (
     MAX_BATCH,
     MAX_DEPTH,
+    MAX_MEMORY_GIB,
     MAX_STEPS,
     MAX_WIDTH,
     Config,
@@ -72,6 +73,9 @@ def validate(cfg: Config) -> Config:
             f"bias-value is the bias std here and must not be negative, not {cfg.bias_value}"
         )
     _check_finite("memory-limit", cfg.memory_limit, nonneg=True)
+    if cfg.memory_limit > MAX_MEMORY_GIB:
+        raise ConfigError(f"memory-limit must be at most {MAX_MEMORY_GIB:g} GiB, not "
+                          f"{cfg.memory_limit:g}")
     if not 0.0 <= cfg.slope <= 1.0 or not math.isfinite(cfg.slope):
         raise ConfigError(f"slope must be between 0 and 1, not {cfg.slope}")
     _check_finite("lr", cfg.lr, positive=True)

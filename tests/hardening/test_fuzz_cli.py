@@ -17,7 +17,8 @@ OPTIONS = [option_name(f) for f in dataclasses.fields(Config)]
 JUNK = st.one_of(
     st.text(max_size=12),
     st.sampled_from(["0", "-1", "1e309", "nan", "inf", "-0", "3.5", "99999999", "", "a,b",
-                     "8192,8192", "he_normal", "relu", "float16", "1,2,3"]),
+                     "8192,8192", "he_normal", "relu", "float16", "1,2,3", "1e308", "1e200",
+                     "-1e300", "1e-320"]),
 )
 SMALL = ["--depth", "2", "--width", "8", "--inputs", "4", "--batch", "8"]
 
@@ -95,4 +96,29 @@ def test_random_theme_files(tmp_path_factory, body):
 def test_malformed_command_lines(capsys, args):
     code, _, err = run(capsys, args)
     assert code == 2
+    check(code, err)
+
+
+HUGE = [["report", "--gain", "1e308"], ["report", "--std", "1e308"],
+        ["report", "--scheme", "uniform", "--bound", "1e308"],
+        ["report", "--bias", "normal", "--bias-value", "1e200"],
+        ["report", "--arch", "residual", "--gain", "1e200"],
+        ["report", "--arch", "rnn", "--gain", "1e200", "--time-steps", "3"],
+        ["report", "--gain", "1e308", "--format", "json"],
+        ["phase", "--activation", "relu", "--gain", "1e300"],
+        ["train", "--gain", "1e300", "--steps", "3"]]
+
+
+@pytest.mark.parametrize("args", HUGE, ids=lambda a: " ".join(a[1:]))
+def test_huge_finite_values_say_overflow_and_never_raise(capsys, args):
+    code, out, err = run(capsys, [*args, *SMALL])
+    assert code == 0 and "Traceback" not in err, err
+    if args[0] == "report":
+        assert "overflow from layer 1" in out
+
+
+@pytest.mark.parametrize("command", ["report", "train", "phase", "spectrum", "bench"])
+def test_a_huge_memory_limit_is_refused_in_one_line(capsys, command):
+    code, _, err = run(capsys, [command, *SMALL, "--memory-limit", "1e300"])
+    assert code == 2 and "memory-limit must be at most 4096 GiB" in err
     check(code, err)

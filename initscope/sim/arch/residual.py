@@ -52,20 +52,20 @@ def theory(cfg: Config) -> list[LayerTheory] | None:
     first, last, alpha = specs(cfg)
     width, act = cfg.width[0], ACTIVATIONS[cfg.activation]
     b = _bias_spec(cfg)
-    b_mean, b_var = b.mean, b.std ** 2
+    b_mean, b_var = b.mean, b.var
     q, rows = 1.0, []  # both input distributions have unit variance
     for w1, w2 in zip(first, last):
-        pre = width * w1.std ** 2 * q + b_var
+        pre = width * w1.var * q + b_var
         mom = gaussian_moments(act, b_mean, math.sqrt(pre), cfg.slope)
-        branch = alpha ** 2 * (width * w2.std ** 2 * mom.phi2 + b_var)
+        branch = alpha ** 2 * (width * w2.var * mom.phi2 + b_var)
         rows.append([pre, q, q + branch, mom, w1, w2])
         q = q + branch
     g2, out = 1.0, []
     for pre, q_in, q_out, mom, w1, w2 in reversed(rows):
-        dz1 = alpha ** 2 * width * w2.std ** 2 * g2 * mom.dphi2
+        dz1 = alpha ** 2 * width * w2.var * g2 * mom.dphi2
         dw1 = cfg.batch * q_in * dz1
         out.append(LayerTheory(math.sqrt(pre), math.sqrt(q_out), math.sqrt(g2), math.sqrt(dw1)))
-        g2 = g2 + width * w1.std ** 2 * dz1
+        g2 = g2 + width * w1.var * dz1
     out.reverse()
     return out
 

@@ -43,8 +43,8 @@ def theory(cfg: Config) -> list[LayerTheory] | None:
     b = bias_spec(cfg, n)
     m2, rows = 0.0, []
     for t in range(cfg.time_steps):
-        drive = u.fan_in * u.std ** 2 if inputs_on(cfg, t) else 0.0  # unit-variance x_t
-        pre = n * w.std ** 2 * m2 + drive + b.std ** 2
+        drive = u.fan_in * u.var if inputs_on(cfg, t) else 0.0  # unit-variance x_t
+        pre = n * w.var * m2 + drive + b.var
         mom = gaussian_moments(act, b.mean, math.sqrt(pre), cfg.slope)
         rows.append((pre, mom, m2))
         m2 = mom.phi2
@@ -52,7 +52,7 @@ def theory(cfg: Config) -> list[LayerTheory] | None:
     for pre, mom, m2_prev in reversed(rows):
         out.append(LayerTheory(math.sqrt(pre), math.sqrt(max(mom.phi2 - mom.phi1 ** 2, 0)),
                                math.sqrt(g2), math.sqrt(cfg.batch * m2_prev * mom.dphi2 * g2)))
-        g2 = n * w.std ** 2 * mom.dphi2 * g2
+        g2 = n * w.var * mom.dphi2 * g2
     out.reverse()
     return out
 
