@@ -9,7 +9,9 @@ widgets redraw.
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import signal
 
 from textual import events
 from textual.app import App
@@ -99,6 +101,8 @@ class InitScopeApp(App):
         gc.set_threshold(50_000, 50, 100)
         # ...and collect the cycles that leaves behind while nothing is running
         self.set_interval(IDLE_COLLECT_SECONDS, self._idle_collect)
+        if not self.is_headless:
+            self._exit_on_signals()
         if self.startup_errors:
             self.notify("\n".join(self.startup_errors), title="Some settings did not load",
                         severity="warning", timeout=8)
@@ -115,6 +119,14 @@ class InitScopeApp(App):
         self.set_class(width < NARROW_BELOW, "-narrow")
         self.set_class(height < 36, "-short")
         self.set_class(height < 22, "-tiny")
+
+    def _exit_on_signals(self) -> None:
+        """SIGTERM, SIGHUP and SIGINT end the app the way `q` does, so the terminal is
+        restored (alternate screen left, mouse reporting off, cursor back), with the
+        shell's codes for them: 143, 129, 130."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            loop.add_signal_handler(signum, self.exit, None, 128 + signum)
 
     def _idle_collect(self) -> None:
         if not any(w.is_running for w in self.workers):

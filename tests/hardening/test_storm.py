@@ -3,17 +3,20 @@
 import gc
 import os
 import random
+import signal
 import sys
 import threading
 import time
 import traceback
 import tracemalloc
 
+import pytest
+
 from initscope.scenes import load_scene
 from initscope.sim import Config
 from initscope.sim.budget import estimate
 from initscope.tui.app import InitScopeApp
-from tests.hardening.terminal import seconds_to_quit
+from tests.hardening.terminal import _drain, _first_screen, _spawn, seconds_to_quit
 from tests.tui.helpers import SMALL, burst, core_rows, main, pane, screen_rows, settle
 
 STORM_KEYS = int(os.environ.get("INITSCOPE_STORM_KEYS", "1000"))
@@ -201,3 +204,24 @@ async def test_paging_the_palette_while_its_hits_arrive():
         await _calm(app, pilot)
         assert len(app.screen_stack) == 1
         assert screen_rows(app) == core_rows(pane(app).config)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT],
+                         ids=["TERM", "HUP", "INT"])
+def test_signals_end_the_app_and_restore_the_terminal(signum):
+    pid, fd = _spawn(["--depth", "3", "--width", "32", "--batch", "64"], {}, (80, 24))
+    out, end = _first_screen(fd), time.perf_counter() + 30
+    os.kill(pid, signum)
+    try:
+        while True:
+            out += _drain(fd, 0.05)
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            assert time.perf_counter() < end, "the app did not end on the signal"
+    finally:
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 128 + signum  # as a shell reports it
+    tail = out[out.rindex(b"\x1b[?1049h"):]  # what came after entering the alternate screen
+    for restore in (b"\x1b[?1049l", b"\x1b[?25h", b"\x1b[?1000l"):  # screen, cursor, mouse
+        assert restore in tail, restore

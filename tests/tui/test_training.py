@@ -49,7 +49,7 @@ async def test_start_pause_step_and_reset():
         await app.workers.wait_for_complete()
         await pilot.pause()
         paused_at = shown_step(app)
-        assert paused_at == main(app).session.trainer.steps_done  # the screen shows where it stopped
+        assert paused_at == main(app).session.trainer.steps_done  # shown where it stopped
         await asyncio.sleep(0.3)
         await pilot.pause()
         assert shown_step(app) == paused_at  # paused means paused
