@@ -1,8 +1,11 @@
-"""Where exports go and what they are called: never over an earlier export."""
+"""Where exports go, what they are called, and how they are written: never over an
+earlier export, never through a link planted at the name, never half-written (a
+full disk leaves no truncated file)."""
 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from initscope.sim import Config
@@ -26,8 +29,8 @@ def export_stem(cfg: Config, step: int = 0) -> str:
 def free_stem(folder: Path, stem: str, suffixes: tuple[str, ...] = EXPORT_SUFFIXES) -> str:
     """`stem`, or `stem-2`, `stem-3`, ...: the first whose files do not exist yet, so
     an export never overwrites an earlier one."""
-    def taken(name: str) -> bool:
-        return any((folder / f"{name}{suffix}").exists() for suffix in suffixes)
+    def taken(name: str) -> bool:  # lexists: a link counts, even one to nothing
+        return any(os.path.lexists(folder / f"{name}{suffix}") for suffix in suffixes)
 
     if not taken(stem):
         return stem
@@ -35,3 +38,26 @@ def free_stem(folder: Path, stem: str, suffixes: tuple[str, ...] = EXPORT_SUFFIX
     while taken(f"{stem}-{n}"):
         n += 1
     return f"{stem}-{n}"
+
+
+def write_new(path: Path, text: str) -> None:
+    """Write `text` to `path`, which must not exist (not even as a link): into a
+    temporary file in the same folder first, then linked into place in one step. A
+    failure (a full disk) removes the temporary file and leaves nothing at `path`."""
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".initscope-", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(temp, path)  # fails if anything is at `path`; never follows a link
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links: the same, by rename
+            if os.path.lexists(path):
+                raise FileExistsError(f"{path} exists") from None
+            os.replace(temp, path)
+    finally:
+        if os.path.lexists(temp):
+            os.unlink(temp)

@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from initscope.codegen import NAMING_NOTE
-from initscope.tui.exporting import free_stem
+from initscope.tui.exporting import free_stem, write_new
 
 Result = TypeVar("Result")
 
@@ -182,7 +182,7 @@ class CodeScreen(Dialog[None]):
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             for name, suffix in FILE_SUFFIXES.items():
-                (self.folder / f"{stem}{suffix}").write_text(self.snippets[name] + "\n")
+                write_new(self.folder / f"{stem}{suffix}", self.snippets[name] + "\n")
         except OSError as e:
             self.notify(f"could not write to {self.folder}: {e}", severity="error")
             return

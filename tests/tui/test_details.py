@@ -73,6 +73,43 @@ async def test_an_export_never_overwrites_an_earlier_one(tmp_path, monkeypatch):
     assert any("earlier export" in m for m in messages)
 
 
+async def test_an_export_never_follows_a_planted_link(tmp_path, monkeypatch):
+    monkeypatch.setenv("INITSCOPE_EXPORT_DIR", str(tmp_path))
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    stem = "initscope-plain-normal-tanh-d6-w64-s0"
+    (tmp_path / f"{stem}.csv").symlink_to(victim)
+    (tmp_path / f"{stem}.json").symlink_to(tmp_path / "nowhere.json")  # dangling
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("e")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    assert victim.read_text() == "keep me" and not (tmp_path / "nowhere.json").exists()
+    assert all((tmp_path / f"{stem}-2{ext}").is_file() for ext in (".svg", ".csv", ".json"))
+
+
+def test_a_failed_export_write_leaves_nothing_behind(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from initscope.tui.exporting import write_new
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError):
+        write_new(tmp_path / "a.json", "x" * 100_000)
+    assert list(tmp_path.iterdir()) == []  # no truncated file, no temporary one
+    monkeypatch.undo()
+    write_new(tmp_path / "a.json", "{}")
+    with pytest.raises(FileExistsError):
+        write_new(tmp_path / "a.json", "[]")
+    assert (tmp_path / "a.json").read_text() == "{}" and len(list(tmp_path.iterdir())) == 1
+
+
 async def test_one_visible_layer_is_named_alone():
     app = InitScopeApp(SMALL.replace(depth=3))
     async with app.run_test(size=(60, 40)) as pilot:

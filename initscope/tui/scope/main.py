@@ -20,7 +20,7 @@ from initscope.scenes import Scene
 from initscope.sim import Config
 from initscope.sim.arch import ARCHS
 from initscope.sim.remote import shared_simulator
-from initscope.tui.exporting import export_folder, export_stem, free_stem
+from initscope.tui.exporting import export_folder, export_stem, free_stem, write_new
 from initscope.tui.scope.compare import CompareScreen
 from initscope.tui.scope.editing import ScopeScreen
 from initscope.tui.scope.pane import ScopePane
@@ -324,28 +324,27 @@ class MainScreen(ScopeScreen):
         folder = export_folder()
         wanted = self.export_stem()
         stem = free_stem(folder, wanted)
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            svg = self.app.save_screenshot(f"{stem}.svg", str(folder))
-        except OSError as e:
-            self.notify(f"could not write to {folder}: {e}", severity="error")
-            return
-        self.write_numbers(self.pane.shown.result, folder / stem, svg, self.pane.bins,
-                           self.pane.shared_range, stem != wanted)
+        screenshot = self.app.export_screenshot()  # the screen as it is now
+        self.write_export(self.pane.shown.result, folder / stem, screenshot, self.pane.bins,
+                          self.pane.shared_range, stem != wanted)
 
     @thread_work(group="export")
-    def write_numbers(self, result, base: Path, svg: str, bins: int, shared: bool,
-                      numbered: bool) -> None:
+    def write_export(self, result, base: Path, screenshot: str, bins: int, shared: bool,
+                     numbered: bool) -> None:
         try:
-            base.with_suffix(".csv").write_text(render_report(result, "csv"))
-            base.with_suffix(".json").write_text(render_report(result, "json", bins, shared))
+            base.parent.mkdir(parents=True, exist_ok=True)
+            write_new(base.parent / f"{base.name}.svg", screenshot)
+            write_new(base.parent / f"{base.name}.csv", render_report(result, "csv"))
+            write_new(base.parent / f"{base.name}.json",
+                      render_report(result, "json", bins, shared))
         except OSError as e:
-            self.app.call_from_thread(self.notify, f"could not write the numbers: {e}",
+            self.app.call_from_thread(self.notify, f"could not export to {base.parent}: {e}",
                                       severity="error")
             return
         kept = "\n(an earlier export of this config is kept)" if numbered else ""
-        self.app.call_from_thread(self.notify, f"saved {svg}\nand {base.name}.csv, .json{kept}",
-                                  title="Exported", timeout=5)
+        self.app.call_from_thread(
+            self.notify, f"saved {base}.svg\nand {base.name}.csv, .json{kept}",
+            title="Exported", timeout=5)
 
     def settled(self) -> bool:
         return self.pane.settled()
