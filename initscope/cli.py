@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import inspect
 import os
+import re
 import sys
 import typing
 from collections.abc import Callable
@@ -49,6 +50,13 @@ class UsageProblem(Exception):
 
 MEMORY_HINT = " (or raise --memory-limit)"
 
+
+
+def cut_long_words(message: str, longest: int = 60) -> str:
+    """`message` with any word (a quoted argument, say) over `longest` characters cut to
+    its start and its length: a 100 KB argument is not echoed back whole."""
+    return re.sub(rf"\S{{{longest + 1},}}",
+                  lambda m: f"{m.group()[:40]}…({len(m.group())} characters)", message)
 
 
 def refused(error: Exception) -> UsageProblem:
@@ -94,7 +102,7 @@ def config_from_options(values: dict[str, Any], preset: str | None = None,
     from initscope.sim.parse import config_from
     from initscope.sim.share import decode
 
-    base = decode(share) if share else Config()
+    base = decode(share) if share is not None else Config()  # "" is refused, not the defaults
     if preset is not None:
         if preset not in PRESETS_BY_NAME:
             raise ConfigError(f"unknown preset {preset!r}; choose one of: "
@@ -465,10 +473,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=args, standalone_mode=False)
     except UsageProblem as e:
-        typer.echo(f"initscope: {e}", err=True)
+        typer.echo(f"initscope: {cut_long_words(str(e))}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         sys.exit(130)
     except click.ClickException as e:
-        typer.echo(f"initscope: {e.format_message()}", err=True)
+        typer.echo(f"initscope: {cut_long_words(e.format_message())}", err=True)
         sys.exit(2 if isinstance(e, click.UsageError) else e.exit_code)

@@ -24,6 +24,7 @@ from initscope.sim.budget import runnable
 from initscope.sim.config import Config, ConfigError
 from initscope.sim.memory import MemoryBudgetError
 from initscope.sim.parse import config_from
+from initscope.textfiles import TextFileError, nesting, read_small_text
 from initscope.views import VIEWS
 
 BUILTIN_DIR = Path(__file__).parent / "scenes"
@@ -79,7 +80,14 @@ def _config(values: dict) -> Config:
     return runnable(config_from(values))
 
 
+MAX_SCENE_BYTES = 1 << 20  # a scene is a few KB: read no more than this
+MAX_NESTING = 8  # a scene nests a list in a table in a table: deeper is not a scene
+
+
 def parse_scene(text: str, name: str) -> Scene:
+    text = text.removeprefix("\ufeff")  # a byte-order mark from some editors
+    if nesting(text) > MAX_NESTING:
+        raise SceneError(f"{name}: brackets nested more than {MAX_NESTING} deep: not a scene")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -133,9 +141,11 @@ def load_scene(name_or_path: str) -> Scene:
     """A built-in scene by name, or a scene file by path."""
     builtin = builtin_scenes()
     path = builtin.get(name_or_path, Path(name_or_path))
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+    if not path.exists():
         raise SceneError(f"no scene {name_or_path!r}: built-in ones are "
-                         f"{', '.join(builtin)}, or give a path to a .toml file") from None
+                         f"{', '.join(builtin)}, or give a path to a .toml file")
+    try:
+        text = read_small_text(path, MAX_SCENE_BYTES)
+    except TextFileError as e:
+        raise SceneError(f"{path.name}: {e}") from None
     return parse_scene(text, path.name)

@@ -119,3 +119,30 @@ def test_every_scene_step_that_trains_runs_500_steps_without_diverging():
                 assert all(lay.distinct_units == 1 for r in records for lay in r.layers)
             trained += 1
     assert trained >= 3
+
+
+@pytest.mark.parametrize("make", ["nested", "bom", "latin-1", "folder", "fifo", "device"])
+def test_scene_files_that_cannot_be_scenes_get_one_line(tmp_path, make):
+    import os
+
+    path = tmp_path / "s.toml"
+    good = 'title = "t"\n[[step]]\ncaption = "c"\nconfig = { depth = 3 }\n'
+    if make == "nested":
+        path.write_text(good.replace("depth = 3", "width = " + "[" * 5000 + "]" * 5000))
+    elif make == "bom":
+        path.write_bytes(b"\xef\xbb\xbf" + good.encode())
+    elif make == "latin-1":
+        path.write_bytes(good.replace('"c"', '"caf\xe9"').encode("latin-1"))
+    elif make == "folder":
+        path.mkdir()
+    elif make == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    if make == "bom":
+        assert load_scene(str(path)).steps[0].config.depth == 3  # an editor's mark is fine
+        return
+    with pytest.raises(SceneError) as e:
+        load_scene(str(path))
+    message = str(e.value)
+    assert message.startswith("s.toml: ") and "\n" not in message and len(message) < 120

@@ -14,6 +14,8 @@ import os
 import tomllib
 from pathlib import Path
 
+from initscope.textfiles import TextFileError, nesting, read_small_text
+
 MAX_BYTES = 64 * 1024
 
 
@@ -26,13 +28,14 @@ def load_keymap(known_ids: set[str], path: Path | None = None) -> tuple[dict[str
     """(binding id -> keys, None), or ({}, why the file was not used). No file is no
     keymap and no error."""
     path = path or keymap_path()
+    if not path.exists():
+        return {}, None
     try:
-        if not path.is_file():
-            return {}, None if not path.exists() else f"{path} is not a file"
-        if path.stat().st_size > MAX_BYTES:
-            return {}, f"{path} is larger than {MAX_BYTES // 1024} KiB"
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        text = read_small_text(path, MAX_BYTES)
+        if nesting(text) > 2:  # one flat table of id = "keys"
+            return {}, f"{path}: tables nested too deep for a keymap"
+        data = tomllib.loads(text)
+    except (TextFileError, tomllib.TOMLDecodeError) as e:
         return {}, f"{path}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
     keymap = {}
     for binding_id, keys in data.items():

@@ -16,6 +16,7 @@ from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
 import initscope
+from initscope.textfiles import TextFileError, nesting, read_small_text
 
 DEFAULT_THEME = "initscope-dark"
 _COLOR_FIELDS = {"primary", "secondary", "warning", "error", "success", "accent",
@@ -35,11 +36,21 @@ def user_theme_dir() -> Path:
     return Path(base) / "initscope" / "themes"
 
 
+MAX_THEME_BYTES = 64 * 1024  # a theme is under 1 KB
+_FLOATS = {"luminosity_spread": (0.0, 1.0), "text_alpha": (0.0, 1.0)}
+_BOOLS = {"dark", "ansi"}
+
+
 def theme_from_toml(path: Path) -> Theme:
-    """One theme from one file; ValueError with a short reason if it is broken."""
+    """One theme from one file, checked whole (types, ranges, colors, and Textual's
+    own color system built once), so a broken file is named at start and never
+    fails later when shown; ValueError with a short reason."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        text = read_small_text(path, MAX_THEME_BYTES)
+        if nesting(text) > 4:
+            raise ValueError("tables nested too deep for a theme")
+        data = tomllib.loads(text)
+    except (TextFileError, tomllib.TOMLDecodeError) as e:
         raise ValueError(str(e).split("\n")[0]) from None
     unknown = set(data) - _FIELDS
     if unknown:
@@ -47,16 +58,31 @@ def theme_from_toml(path: Path) -> Theme:
     for key in ("name", "primary"):
         if not isinstance(data.get(key), str) or not data[key]:
             raise ValueError(f"'{key}' is missing")
+    for key in _BOOLS & set(data):
+        if not isinstance(data[key], bool):
+            raise ValueError(f"{key} must be true or false, not {data[key]!r}")
+    for key, (low, high) in _FLOATS.items():
+        if key in data and (isinstance(data[key], bool)
+                            or not isinstance(data[key], (int, float))
+                            or not low <= data[key] <= high):
+            raise ValueError(f"{key} must be a number from {low:g} to {high:g}")
     colors = {k: v for k, v in data.items() if k in _COLOR_FIELDS}
     variables = data.get("variables", {})
     if not isinstance(variables, dict):
         raise ValueError("[variables] must be a table")
     for key, value in {**colors, **variables}.items():
+        if not isinstance(value, str):
+            raise ValueError(f"{key} = {value!r} is not a color (colors are text)")
         try:
             Color.parse(value)
-        except (ColorParseError, TypeError):
+        except ColorParseError:
             raise ValueError(f"{key} = {value!r} is not a color") from None
-    return Theme(**data)
+    theme = Theme(**data)
+    try:
+        theme.to_color_system().generate()  # what Textual does when the theme is shown
+    except Exception as e:  # noqa: BLE001 - any failure here is the file's, named once
+        raise ValueError(f"Textual cannot use it: {e}") from None
+    return theme
 
 
 def load_themes(extra_dirs: list[Path] | None = None) -> tuple[list[Theme], list[str]]:

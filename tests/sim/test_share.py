@@ -35,9 +35,10 @@ def configs(draw) -> Config:
                   depth=depth, width=width, inputs=draw(st.integers(1, 8192)),
                   batch=draw(st.integers(1, 65536)), bias_value=abs(draw(FINITE)),
                   seed=draw(st.integers(0, 2**63 - 1)),
-                  memory_limit=abs(draw(FINITE)), lr=draw(POSITIVE),
+                  memory_limit=draw(st.floats(0, 4096)), lr=draw(POSITIVE),
                   momentum=draw(st.floats(0, 0.999)), batch_size=draw(st.integers(0, 65536)),
-                  time_steps=draw(st.integers(1, 1000)), init_steps=draw(st.integers(-1, 50)))
+                  time_steps=draw(st.integers(1, 1000)), init_steps=draw(st.integers(-1, 50)),
+                  steps=draw(st.integers(1, 100_000)))
 
 
 @settings(max_examples=300, deadline=None)
@@ -74,3 +75,23 @@ def test_strings_with_impossible_values_are_refused():
                     {"width": [0]}, {"gain": True}]:
         with pytest.raises(ConfigError):
             decode(make(payload))
+
+
+def _packed(raw: bytes) -> str:
+    import base64
+    import zlib
+
+    return "is1." + base64.urlsafe_b64encode(zlib.compress(raw, 9)).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("text", [
+    encode(Config(depth=3)) + "AAAA",  # bytes after the compressed stream
+    "",  # not the defaults
+    "is1.",
+    _packed(b" " * 5_000_000),  # inflates far past any config
+    _packed(b"[" * 100_000),  # nesting that would recurse
+    "is1." + "A" * 50_000,  # longer than any config's string
+], ids=["trailing bytes", "empty", "prefix only", "inflates to 5 MB", "nested", "too long"])
+def test_lenient_share_strings_are_refused(text):
+    with pytest.raises(ConfigError):
+        decode(text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from rich.style import Style
 
 from initscope.tui.app import InitScopeApp
@@ -90,3 +91,39 @@ async def test_every_available_theme_draws_the_plots(monkeypatch, tmp_path):
             Style.parse(f"{bar} on {axis}")  # what the plots are styled with
             assert pane(app).plots_key == pane(app).plot_request.key(), name
         assert app.theme == sorted(app.available_themes)[-1]
+
+
+BASE_THEME = 'name = "t"\nprimary = "#ff0000"\n'
+
+
+@pytest.mark.parametrize("extra", ["foreground = 5", "[variables]\nhistogram-bar = 5",
+                                   'luminosity_spread = "big"', 'dark = "no"',
+                                   "luminosity_spread = 1e308", "text_alpha = -1",
+                                   "x = " + "{a = " * 3000 + "1" + "}" * 3000])
+def test_broken_theme_values_are_named_at_load(tmp_path, extra):
+    from initscope.tui.themes import theme_from_toml
+
+    path = tmp_path / "t.toml"
+    path.write_text(BASE_THEME + extra + "\n")
+    with pytest.raises(ValueError) as e:
+        theme_from_toml(path)
+    assert "\n" not in str(e.value) and len(str(e.value)) < 120
+
+
+@pytest.mark.parametrize("special", ["fifo", "device", "folder"])
+def test_theme_files_that_are_not_files_are_named_and_skipped(tmp_path, special):
+    import os
+
+    from initscope.tui.themes import load_themes
+
+    path = tmp_path / "odd.toml"
+    if special == "fifo":
+        os.mkfifo(path)
+    elif special == "device":
+        path.symlink_to("/dev/zero")
+    else:
+        path.mkdir()
+    (tmp_path / "fine.toml").write_text(BASE_THEME.replace('"t"', '"fine"'))
+    themes, errors = load_themes([tmp_path])
+    assert "fine" in {t.name for t in themes}
+    assert errors == ["odd.toml: not a regular file"]
