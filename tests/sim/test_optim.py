@@ -179,3 +179,15 @@ def test_train_output_streams_and_keeps_only_the_rows_it_shows():
             assert len(data["steps"][0]["layers"][0]["heat"]) == len(data["heat_log10_edges"]) - 1
         else:
             assert text.count("\n") == 1 + 3000 * cfg.depth
+
+
+@pytest.mark.parametrize("name", ["he_relu", "zeros", "constant", "large_tanh"])
+def test_keyed_presets_train_500_steps_without_diverging(name):
+    # the course shapes take a minute a preset (measured in the closing note): a
+    # narrower net here, where the same rates are no less stable
+    cfg = PRESETS_BY_NAME[name].apply(Config(depth=10, width=(128,), inputs=128, batch=256))
+    trainer = Trainer(cfg)
+    records = trainer.run(500, stop_on_divergence=True)
+    assert trainer.stopped is None and len(records) == 500
+    if name in ("zeros", "constant"):
+        assert all(lay.distinct_units == 1 for lay in records[-1].layers)
