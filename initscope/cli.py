@@ -7,6 +7,7 @@ when it is opened, so headless commands never load Textual.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import functools
 import inspect
 import os
@@ -381,19 +382,40 @@ def serve(
                                                      "127.0.0.1 opens it to the network")]
     = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="port")] = 8000,
+    max_sessions: Annotated[int, typer.Option(
+        "--max-sessions", min=1, max=64, help="browser sessions at once; each is an app "
+                                               "process with its share of the memory")] = 4,
     *,
     config: Config,
 ) -> None:
-    """Serve the app to a web browser (each visitor gets their own session)."""
+    """Serve the app to web browsers: each visitor gets a session of their own (at most
+    --max-sessions at once), and sessions do not write files on the server."""
     import shlex
 
-    from textual_serve.server import Server
-
+    from initscope.serving import check_address, is_loopback, serve, session_budget_gib
     from initscope.sim.share import encode
 
-    command = f"{shlex.quote(sys.executable)} -m initscope --config {encode(config)}"
-    typer.echo(f"initscope at http://{host}:{port} (ctrl+c stops it)")
-    Server(command, host=host, port=port, title="initscope").serve()
+    if not host.strip():
+        raise UsageProblem("--host is empty: give an address, like 127.0.0.1 (this machine "
+                           "only) or 0.0.0.0 (every network it is on)")
+    try:
+        check_address(host, port)
+    except OSError as e:
+        why = "it is in use" if e.errno == errno.EADDRINUSE else (e.strerror or str(e))
+        raise UsageProblem(f"cannot listen on {host}:{port}: {why}") from None
+    budget = session_budget_gib(max_sessions)
+    session = config.replace(memory_limit=min(config.memory_limit or budget, budget))
+    command = (f"{shlex.quote(sys.executable)} -m initscope --config "
+               f"{shlex.quote(encode(session))}")
+    typer.echo(f"initscope at http://{host}:{port} (ctrl+c stops it): up to {max_sessions} "
+               f"sessions, each with a memory budget of {budget:g} GiB")
+    if not is_loopback(host):
+        typer.echo(f"WARNING: listening on {host}, not only on this machine: anyone who can "
+                   f"reach port {port} can open sessions here", err=True)
+    try:
+        serve(command, host, port, max_sessions)
+    except OSError as e:
+        raise UsageProblem(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
 
 
 @app.command()

@@ -11,6 +11,13 @@ from pathlib import Path
 from initscope.sim import Config
 
 EXPORT_SUFFIXES = (".svg", ".csv", ".json")
+SERVED_NOTE = ("files are not written in a browser session: they would land on the "
+               "server. Run initscope in a terminal to export (copying still works)")
+
+
+def served() -> bool:
+    """Whether this app runs for a browser (`initscope serve` sets it)."""
+    return os.environ.get("INITSCOPE_SERVED") == "1"
 
 
 def export_folder() -> Path:

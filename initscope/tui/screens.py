@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from initscope.codegen import NAMING_NOTE
-from initscope.tui.exporting import free_stem, write_new
+from initscope.tui.exporting import SERVED_NOTE, free_stem, served, write_new
 
 Result = TypeVar("Result")
 
@@ -178,6 +178,9 @@ class CodeScreen(Dialog[None]):
 
     def action_write(self) -> None:
         """Every snippet and the share string, each to a file of its own."""
+        if served():
+            self.notify(SERVED_NOTE, severity="warning", timeout=6)
+            return
         stem = free_stem(self.folder, self.stem, tuple(FILE_SUFFIXES.values()))
         try:
             self.folder.mkdir(parents=True, exist_ok=True)

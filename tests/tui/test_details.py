@@ -361,3 +361,19 @@ def test_the_spectrum_captions_break_between_phrases(width):
     words = " ".join(lines)
     assert "singular values of the input-output Jacobian at" in words
     assert all(not line.startswith(("t ", "·")) for line in lines)  # not mid-word or mid-phrase
+
+
+async def test_a_served_session_writes_no_files(tmp_path, monkeypatch):
+    from initscope.tui.exporting import SERVED_NOTE
+
+    monkeypatch.setenv("INITSCOPE_EXPORT_DIR", str(tmp_path))
+    monkeypatch.setenv("INITSCOPE_SERVED", "1")
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("e", "c", "w")  # export; the code dialog's write
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+    assert list(tmp_path.iterdir()) == []
+    assert messages.count(SERVED_NOTE) == 2

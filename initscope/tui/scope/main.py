@@ -20,7 +20,14 @@ from initscope.scenes import Scene
 from initscope.sim import Config
 from initscope.sim.arch import ARCHS
 from initscope.sim.remote import shared_simulator
-from initscope.tui.exporting import export_folder, export_stem, free_stem, write_new
+from initscope.tui.exporting import (
+    SERVED_NOTE,
+    export_folder,
+    export_stem,
+    free_stem,
+    served,
+    write_new,
+)
 from initscope.tui.scope.compare import CompareScreen
 from initscope.tui.scope.editing import ScopeScreen
 from initscope.tui.scope.pane import ScopePane
@@ -320,6 +327,9 @@ class MainScreen(ScopeScreen):
     def action_export(self) -> None:
         """SVG of the screen, and the shown numbers as CSV and JSON, side by side."""
         if self.pane.shown is None:
+            return
+        if served():
+            self.notify(SERVED_NOTE, severity="warning", timeout=6)
             return
         folder = export_folder()
         wanted = self.export_stem()
