@@ -342,12 +342,13 @@ def spectrum(
     config: Config,
 ) -> None:
     """Singular values of the input-output Jacobian (widths up to 1000)."""
+    from initscope.sim import MemoryBudgetError
     from initscope.sim.spectrum import jacobian_spectrum, spread
 
     try:
         result = jacobian_spectrum(config)
-    except ConfigError as e:
-        raise UsageProblem(str(e)) from None
+    except (ConfigError, MemoryBudgetError) as e:
+        raise refused(e) from None
     data = {**result.to_dict(), "spread": spread(result)}
     if format == "json":
         _echo_json(data)

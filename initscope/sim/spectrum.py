@@ -14,9 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from initscope.sim.activations import ACTIVATIONS
+from initscope.sim.budget import over_budget
 from initscope.sim.config import Config, ConfigError
 from initscope.sim.draws import DrawCache
 from initscope.sim.layers import dense_parameters, input_batch
+from initscope.sim.memory import budget_bytes
 from initscope.sim.schemes import SCHEMES
 from initscope.sim.validation import validate
 
@@ -43,6 +45,15 @@ class Spectrum:
         }
 
 
+def spectrum_bytes(cfg: Config) -> int:
+    """An upper bound on what the spectrum holds at once: the unit draws in the
+    config's dtype and their float64 copy (every layer's weights), and per layer the
+    Jacobian, its step and the SVD's workspace (a few widest-by-widest float64s)."""
+    params = sum(fi * fo for fi, fo in cfg.fans())
+    widest = max(cfg.widths() + [cfg.inputs])
+    return params * (np.dtype(cfg.dtype).itemsize + 8) + 6 * widest * widest * 8
+
+
 def jacobian_spectrum(cfg: Config, draws: DrawCache | None = None) -> Spectrum:
     """Singular values of dh_L/dh_0 at the first SAMPLES inputs of the batch, in float64;
     `draws` lets a caller that ran the config reuse its draws."""
@@ -52,6 +63,9 @@ def jacobian_spectrum(cfg: Config, draws: DrawCache | None = None) -> Spectrum:
     if max(cfg.widths() + [cfg.inputs]) > MAX_SPECTRUM_WIDTH:
         raise ConfigError(f"the Jacobian spectrum takes widths and inputs up to "
                           f"{MAX_SPECTRUM_WIDTH}: lower the width")
+    need, limit = spectrum_bytes(cfg), budget_bytes(cfg)
+    if need > limit:
+        raise over_budget(need, limit, "the Jacobian spectrum of this config")
     draws = draws or DrawCache()
     act = ACTIVATIONS[cfg.activation]
     dt = np.dtype(cfg.dtype)

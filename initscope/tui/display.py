@@ -208,12 +208,13 @@ def spectrum_content(request: PlotRequest) -> Content:
 
     from initscope.plots import histogram_text
     from initscope.sim.config import ConfigError
+    from initscope.sim.memory import MemoryBudgetError
     from initscope.sim.spectrum import spread
 
     bar, axis = request.colors
     try:
         spectrum = _spectrum_of(request.result.config, request.draws)
-    except ConfigError as e:
+    except (ConfigError, MemoryBudgetError) as e:  # one line, where the plot would be
         return Content.from_rich_text(Text(str(e), style=axis))
     values = spectrum.flat
     counts, edges = np.histogram(values, bins=max(10, min(60, request.width - 4)))

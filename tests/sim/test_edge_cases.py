@@ -138,3 +138,15 @@ def test_measured_he_leaky_network_keeps_its_variance():
     pre = np.array([lay.preactivation.std ** 2 for lay in result.layers])
     # the pre-activation variance stays at 2 / (1 + a^2) * E[x^2] ... = the input's 1
     assert pre[-1] / pre[0] == pytest.approx(1.0, abs=0.15)
+
+
+def test_the_spectrum_is_held_to_the_memory_budget():
+    from initscope.sim import MemoryBudgetError
+    from initscope.sim.spectrum import jacobian_spectrum, spectrum_bytes
+
+    big = Config(depth=1000, width=(1000,), inputs=1000, batch=8)
+    assert spectrum_bytes(big) > 8 * 2**30  # float64 weights alone: 8 GB
+    with pytest.raises(MemoryBudgetError, match="Jacobian spectrum"):
+        jacobian_spectrum(big)
+    small = Config(depth=3, width=(64,), inputs=32, batch=16)
+    assert spectrum_bytes(small) < 2**20 and jacobian_spectrum(small).flat.size > 0
