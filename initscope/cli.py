@@ -498,6 +498,10 @@ def main(argv: list[str] | None = None) -> None:
     except UsageProblem as e:
         typer.echo(f"initscope: {cut_long_words(str(e))}", err=True)
         sys.exit(2)
+    except MemoryError:  # past the estimate: the process's own limits were lower
+        typer.echo("initscope: this config ran out of memory: lower the width, depth or "
+                   "batch (or the --memory-limit)", err=True)
+        sys.exit(2)
     except click.exceptions.Abort:
         sys.exit(130)
     except click.ClickException as e:

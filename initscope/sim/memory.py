@@ -38,12 +38,48 @@ def available_bytes() -> int | None:
     return None
 
 
+def _read_int(path: str, field: str | None = None) -> int | None:
+    """An integer from a /proc or /sys file (the line starting with `field`, in kB,
+    if given); None where there is none (or it says "max")."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if field is None:
+                    return int(line) if line.strip().isdigit() else None
+                if line.startswith(field):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def process_headroom() -> int | None:
+    """What this process may still allocate under its own limits, where it has any:
+    the address-space limit (ulimit -v, prlimit --as) less the address space in use,
+    and the cgroup's memory.max (containers, systemd slices) less its current use."""
+    import resource
+
+    room = []
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        used = _read_int("/proc/self/status", "VmSize:") or 0
+        room.append(max(0, soft - used))
+    limit = _read_int("/sys/fs/cgroup/memory.max")
+    if limit is not None:
+        room.append(max(0, limit - (_read_int("/sys/fs/cgroup/memory.current") or 0)))
+    return min(room) if room else None
+
+
 def budget_bytes(cfg: Config) -> int:
-    """The configured limit, or the smaller of 2 GiB and half the available memory."""
+    """The configured limit, or the smallest of 2 GiB, half the available memory and
+    half of what this process's own limits leave it (process_headroom)."""
     if cfg.memory_limit > 0:  # validated to at most MAX_MEMORY_GIB; min() for the unvalidated
         return int(min(cfg.memory_limit, MAX_MEMORY_GIB) * GIB)
-    avail = available_bytes()
-    return DEFAULT_CAP if avail is None else min(DEFAULT_CAP, avail // 2)
+    caps = [DEFAULT_CAP]
+    for room in (available_bytes(), process_headroom()):
+        if room is not None:
+            caps.append(room // 2)
+    return min(caps)
 
 
 def sample_cap(cfg: Config) -> int:
