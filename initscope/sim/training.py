@@ -206,11 +206,22 @@ def weight_copies(cfg: Config) -> int:
     return 3 + state
 
 
+def training_bytes(cfg: Config) -> int:
+    """An upper bound on training's peak: what one run of the statistics needs (the
+    app shows the trained weights with one), the weights several times
+    (`weight_copies`), and a step's own arrays: every hidden layer's activations and
+    their derivatives, the gradient flowing back, and the task's inputs and targets."""
+    item = np.dtype(cfg.dtype).itemsize
+    weights = (sum(fi * fo for fi, fo in cfg.fans()) + cfg.widths()[-1] * TASK_OUTPUTS[cfg.task]
+               + sum(cfg.widths())) * item
+    rows = cfg.batch if cfg.batch_size <= 0 else min(cfg.batch, cfg.batch_size)
+    step = (2 * sum(cfg.widths()) + 2 * max(cfg.widths())) * rows * item
+    task = cfg.batch * (cfg.inputs + TASK_OUTPUTS[cfg.task]) * item * 2
+    return estimate(cfg).total + weight_copies(cfg) * weights + step + task
+
+
 def check_training_budget(cfg: Config) -> None:
-    """Training keeps the weights several times (`weight_copies`) on top of what one
-    run needs."""
-    weights = sum(fi * fo for fi, fo in cfg.fans()) * np.dtype(cfg.dtype).itemsize
-    need = estimate(cfg).total + weight_copies(cfg) * weights
+    need = training_bytes(cfg)
     limit = budget_bytes(cfg)
     if need > limit:
         raise over_budget(need, limit, "training")

@@ -92,7 +92,7 @@ def sized_configs(draw) -> Config:
 @settings(max_examples=max(8, EXAMPLES // 4), deadline=None, derandomize=DERANDOMIZE,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(sized_configs())
-def test_memory_estimate_is_within_20_percent_of_the_measured_peak(cfg):
+def test_memory_estimate_is_an_upper_bound_of_the_measured_peak(cfg):
     try:
         est = estimate(cfg).total
     except ConfigError:
@@ -108,6 +108,27 @@ def test_memory_estimate_is_within_20_percent_of_the_measured_peak(cfg):
         # smaller runs are mostly fixed overhead; not an assume(): the peak moves with
         # thread timing, and hypothesis refuses a filter that changes its mind
         return
-    # never far under the peak, so a budget holds; never far over it, so no config
-    # that fits is refused
-    assert 0.8 <= est / peak <= 1.2, (cfg, est, peak)
+    # never under the peak, so a budget holds; not far over it, so few configs that
+    # fit are refused (LSUV's tuning is counted generously: up to 1.63x measured)
+    assert 1.0 <= est / peak <= 1.7, (cfg, est, peak)
+
+
+@settings(max_examples=max(6, EXAMPLES // 6), deadline=None, derandomize=DERANDOMIZE,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(sized_configs(), st.sampled_from(["sgd", "adam"]), st.sampled_from([0, 0.9]))
+def test_training_estimate_is_an_upper_bound_of_the_measured_peak(cfg, optimizer, momentum):
+    from initscope.sim.training import Trainer, training_bytes
+
+    cfg = cfg.replace(arch="plain", optimizer=optimizer, momentum=momentum)
+    try:
+        trainer = Trainer(cfg)
+    except ConfigError:
+        assume(False)
+    tracemalloc.start()
+    try:
+        trainer = Trainer(cfg)
+        trainer.run(2)
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    assert training_bytes(cfg) >= peak, (cfg, training_bytes(cfg), peak)
