@@ -7,9 +7,12 @@ import io
 import json
 import math
 
+import numpy as np
+
 from initscope.sim.arch import ARCHS
 from initscope.sim.result import QUANTITIES, RunResult
 from initscope.sim.stats import DEFAULT_BINS
+from initscope.sim.threads import blas_threads
 from initscope.sim.training import HEAT_EDGES
 
 # (column header, how to read it from a layer); shared by the table and the CSV
@@ -86,7 +89,11 @@ def render_table(result: RunResult) -> str:
 
 
 def render_json(result: RunResult, bins: int = DEFAULT_BINS, shared: bool = True) -> str:
-    return json.dumps(result.to_dict(bins, shared), indent=1, allow_nan=False) + "\n"
+    """The result as JSON, with the BLAS thread count it was computed with: float32
+    statistics can differ in their last bits between counts (see the README)."""
+    data = result.to_dict(bins, shared)
+    data["environment"] = {"blas_threads": blas_threads(), "numpy": np.__version__}
+    return json.dumps(data, indent=1, allow_nan=False) + "\n"
 
 
 def render_csv(result: RunResult) -> str:

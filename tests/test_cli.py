@@ -36,6 +36,9 @@ def test_report_json_has_the_documented_shape(capsys):
             assert set(lay[q]) >= {"mean", "std", "min", "max", "histogram"}
             assert len(lay[q]["histogram"]["edges"]) == len(lay[q]["histogram"]["counts"]) + 1
         assert {"dead_fraction", "saturated_fraction", "theory"} <= set(lay)
+    from initscope.sim.threads import blas_threads
+
+    assert data["environment"]["blas_threads"] == blas_threads() >= 1
 
 
 def test_report_numbers_equal_the_core(capsys):
@@ -44,6 +47,7 @@ def test_report_numbers_equal_the_core(capsys):
     data = json.loads(out)
     cfg = Config(depth=3, width=(16,), inputs=8, batch=32, scheme="he_uniform", seed=7)
     expected = json.loads(json.dumps(Simulator().run(cfg).to_dict()))
+    assert data.pop("environment")["blas_threads"] >= 1
     assert data == expected
 
 
@@ -122,7 +126,12 @@ def test_train_json_has_the_documented_shape(capsys):
         assert len(step["layers"]) == 3
         for lay in step["layers"]:
             assert lay["distinct_units"] == 1
-            assert {"dead_units", "activation_std", "gradient_std"} <= set(lay)
+            assert {"dead_units", "activation_std", "gradient_std", "saturated_fraction",
+                    "gradient_norm", "update_ratio", "weight_change", "heat"} <= set(lay)
+            assert len(lay["heat"]) == len(data["heat_log10_edges"]) - 1
+    assert set(data) == {"config", "heat_log10_edges", "steps", "initial_loss", "stopped",
+                         "suggested_lr", "warnings"}
+    assert data["initial_loss"]["expected"] == pytest.approx(0.6931, abs=1e-4)  # ln 2
 
 
 def test_train_table_csv_and_bad_values(capsys):
