@@ -225,3 +225,29 @@ def test_signals_end_the_app_and_restore_the_terminal(signum):
     tail = out[out.rindex(b"\x1b[?1049h"):]  # what came after entering the alternate screen
     for restore in (b"\x1b[?1049l", b"\x1b[?25h", b"\x1b[?1000l"):  # screen, cursor, mouse
         assert restore in tail, restore
+
+
+def test_a_lost_terminal_ends_the_app_even_with_hangups_ignored():
+    # as under nohup: SIGHUP ignored when the app starts; then the terminal goes away
+    import fcntl
+    import pty
+    import struct
+    import sys
+    import termios
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        env = {**os.environ, "TERM": "xterm-256color"}
+        os.execve(sys.executable, [sys.executable, "-m", "initscope", "--depth", "3",
+                                   "--width", "32", "--batch", "64"], env)
+    _first_screen(fd)
+    os.close(fd)  # the terminal is gone
+    end = time.perf_counter() + 20
+    while not os.waitpid(pid, os.WNOHANG)[0]:
+        if time.perf_counter() > end:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise AssertionError("the app outlived its terminal")
+        time.sleep(0.05)

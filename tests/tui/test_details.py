@@ -377,3 +377,21 @@ async def test_a_served_session_writes_no_files(tmp_path, monkeypatch):
         messages = [n.message for n in app._notifications]
     assert list(tmp_path.iterdir()) == []
     assert messages.count(SERVED_NOTE) == 2
+
+
+async def test_the_layout_follows_resizes_made_in_compare():
+    from initscope.tui.widgets.selectors import SelectorPane
+
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(150, 45)) as pilot:
+        await settle(app, pilot)
+        await pilot.resize_terminal(20, 10)
+        await pilot.pause()
+        await pilot.press("C")
+        await pilot.pause(0.3)
+        await pilot.resize_terminal(150, 45)
+        await pilot.pause()
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert not app.has_class("-narrow") and not app.has_class("-short")
+        assert main(app).query_one(SelectorPane).size.width == 34
