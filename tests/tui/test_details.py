@@ -394,4 +394,4 @@ async def test_the_layout_follows_resizes_made_in_compare():
         await pilot.press("escape")
         await settle(app, pilot)
         assert not app.has_class("-narrow") and not app.has_class("-short")
-        assert main(app).query_one(SelectorPane).size.width == 34
+        assert main(app).query_one(SelectorPane).outer_size.width == 34  # not the narrow 27

@@ -137,6 +137,11 @@ class MainScreen(ScopeScreen):
             self.app.push_screen(CompareScreen(*self.compare_start, self.sim,
                                                self.pane.view), self._back_from_compare)
 
+    def on_screen_resume(self) -> None:
+        # The app's size classes (-narrow, -short) change while another screen is on
+        # top, and Textual restyles only the screens it shows: catch up on return.
+        self.app.update_styles(self)
+
     # ---- the pane's news --------------------------------------------------------------
 
     def on_scope_pane_shown(self, message: ScopePane.Shown) -> None:
