@@ -31,7 +31,7 @@ def test_the_default_budget_takes_in_an_address_space_limit():
 
 @pytest.mark.parametrize("command", ["report", "train"])
 def test_running_out_of_memory_anyway_is_one_line(command):
-    done = _limited([command, *BIG, "--memory-limit", "3", "--steps", "1"])
+    done = _limited([command, *BIG, "--memory-limit", "8", "--steps", "1"])
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip() == ("initscope: this config ran out of memory: lower the "
                                    "width, depth or batch (or the --memory-limit)")
