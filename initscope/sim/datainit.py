@@ -67,6 +67,12 @@ _REPLAYS_LOCK = threading.Lock()
 KEEP_REPLAYS = 4
 
 
+def has_replay(cfg: Config) -> bool:
+    """Whether the procedure of `cfg` has run (stepping to another iteration replays)."""
+    with _REPLAYS_LOCK:
+        return cfg.replace(init_steps=-1) in _REPLAYS
+
+
 def _replay_of(cfg: Config, draws: DrawCache, record) -> Replay:
     key = cfg.replace(init_steps=-1)
     with _REPLAYS_LOCK:

@@ -16,7 +16,7 @@ import numpy as np
 from initscope.sim.activations import ACTIVATIONS
 from initscope.sim.arch.base import Arch, OnForward, RowRun, Workspace
 from initscope.sim.config import Config
-from initscope.sim.datainit import DATA_INITS
+from initscope.sim.datainit import DATA_INITS, has_replay
 from initscope.sim.layers import (
     bias_draw,
     bias_term,
@@ -64,7 +64,8 @@ def run(space: Workspace, cfg: Config, cancel: threading.Event | None = None,
         on_forward: OnForward = None) -> RunResult:
     """The scheme's network; a data-dependent scheme is tuned on the batch first."""
     if SCHEMES[cfg.scheme].data_init:
-        space.draws.keep_only(set())  # the tuning draws what it needs afresh
+        if not has_replay(cfg):
+            space.draws.keep_only(set())  # the tuning draws what it needs afresh
         tuned = DATA_INITS[cfg.scheme](cfg, space.draws, cfg.init_steps)
         result = PlainRun(space, cfg, cancel, on_forward,
                           (tuned.weights, tuned.biases), theory_note(cfg)).execute()
