@@ -1,7 +1,7 @@
 """The optimizers training uses: SGD (with momentum) and Adam, PyTorch's semantics.
 
 Each `update` changes the parameters in place and returns, per parameter, the array
-that was added to it: the update-to-data ratio std(update) / std(W) is read from it.
+that was added to it: the update-to-data ratio ||update|| / ||W|| is read from it.
 
 SGD with momentum mu (torch.optim.SGD, dampening 0): v <- mu v + g; p <- p - lr v
 (plain SGD when mu = 0: p <- p - lr g).

@@ -65,7 +65,7 @@ class LayerStep:
     weight_change: float  # ||W - W0|| / ||W0||, or ||W - W0|| when W0 = 0
     saturated_fraction: float | None = None  # of the activations, where the activation saturates
     gradient_norm: float = 0.0  # ||dL/dW|| (Frobenius) at this step
-    update_ratio: float | None = None  # log10(std(update) / std(W)); None when either is 0
+    update_ratio: float | None = None  # log10(||update|| / ||W||); None when either is 0
     heat: tuple[int, ...] = ()  # counts of log10|a| over HEAT_EDGES' bins (a subsample)
 
     def to_dict(self, heat: bool = False) -> dict:
@@ -414,10 +414,14 @@ class Trainer:
 
 
 def update_ratio(update: np.ndarray, w: np.ndarray) -> float | None:
-    """log10(std(update) / std(W)): about -3 is the usual rule of thumb for a healthy
-    rate (Karpathy, CS231n "Neural networks part 3": updates about 1e-3 of the
-    weights). For plain SGD the update is -lr dW, so this is log10(lr std(dW) / std(W))."""
-    moved, size = std_of(update), std_of(w)
+    """log10(||update|| / ||W||), the update-to-data ratio: about -3 is the usual rule
+    of thumb for a healthy rate (Karpathy, CS231n "Neural networks part 3", which
+    compares these norms). For plain SGD the update is -lr dW, so this is
+    log10(lr rms(dW) / rms(W)); for the zero-mean weights of every random scheme that
+    is log10(lr std(dW) / std(W)) up to the means' share. Norms, not stds, keep it
+    defined for constant weights, whose std is 0. None when either norm is 0."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        moved, size = float(np.linalg.norm(update)), float(np.linalg.norm(w))
     if not (moved > 0 and size > 0) or not math.isfinite(moved / size):
         return None
     return math.log10(moved / size)

@@ -86,10 +86,16 @@ def test_the_update_to_data_ratio_is_its_formula():
     gw, _ = _reference_gradients(trainer.weights, trainer.biases, trainer.x, trainer.y)
     w0 = trainer.weights[0].copy()
     record = trainer.step()
-    # the formula, with std(W) of the weights the step produced
+    # the formula, with the norm of the weights the step produced
     w1 = w0 - 0.05 * gw[0]
-    expected = math.log10(0.05 * float(np.std(gw[0])) / float(np.std(w1)))
+    expected = math.log10(0.05 * float(np.linalg.norm(gw[0])) / float(np.linalg.norm(w1)))
     assert record.layers[0].update_ratio == pytest.approx(expected, abs=1e-9)
+    # zero-mean weights: the std form of it, up to the means' share
+    std_form = math.log10(0.05 * float(np.std(gw[0])) / float(np.std(w1)))
+    assert record.layers[0].update_ratio == pytest.approx(std_form, abs=0.05)
+    # constant weights have no std, but a ratio all the same
+    flat = Trainer(TWO_LAYERS.replace(scheme="constant", value=0.1)).step()
+    assert all(lay.update_ratio is not None for lay in flat.layers)
     assert record.layers[0].gradient_norm == pytest.approx(float(np.linalg.norm(gw[0])))
 
 

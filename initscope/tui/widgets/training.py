@@ -18,7 +18,7 @@ from initscope.sim.training import TrainStep
 from initscope.tui.widgets.sparklines import clean, spark_css
 
 MAX_LAYER_ROWS = 4
-# log10(std(update) / std(W)) around -3 is the usual rule of thumb (Karpathy, CS231n)
+# log10(||update|| / ||W||) around -3 is the usual rule of thumb (Karpathy, CS231n)
 RATIO_BAND = (-4.0, -2.0)
 METER = "·▁▂▃▄▅▆▇█"
 
