@@ -122,3 +122,64 @@ def test_a_huge_memory_limit_is_refused_in_one_line(capsys, command):
     code, _, err = run(capsys, [command, *SMALL, "--memory-limit", "1e300"])
     assert code == 2 and "memory-limit must be at most 4096 GiB" in err
     check(code, err)
+
+
+# TOML values of every type a hand-edited file might hold where another was meant
+TOML_VALUES = st.one_of(
+    st.integers(-10**20, 10**20).map(str),
+    st.sampled_from(["1e308", "-1e308", "nan", "inf", "-inf", "0.0", "2.5", "1e-320"]),
+    st.booleans().map(lambda b: "true" if b else "false"),
+    st.text(max_size=12).map(lambda t: '"' + t.replace("\\", "").replace('"', "") + '"'),
+    st.sampled_from(["[]", "[1, 2]", "[8.5, 4.0]", '["a"]', "{}", "{ a = 1 }", "[[1]]",
+                     '"#ff0000"', '"ansi_red"', '"he_normal"', '"relu"']),
+)
+THEME_KEYS = ["name", "primary", "secondary", "foreground", "background", "dark",
+              "luminosity_spread", "text_alpha", "ansi", "variables", "bogus"]
+CONFIG_KEYS = ["depth", "width", "batch", "inputs", "seed", "gain", "scheme", "activation",
+               "bias", "bias_value", "dtype", "lr", "steps", "optimizer", "memory_limit"]
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pairs=st.lists(st.tuples(st.sampled_from(THEME_KEYS), TOML_VALUES), max_size=5),
+       variables=st.lists(st.tuples(st.sampled_from(["histogram-bar", "sparkline-theory"]),
+                                    TOML_VALUES), max_size=2))
+def test_theme_files_with_values_of_every_type(tmp_path_factory, pairs, variables):
+    from initscope.tui.themes import theme_from_toml
+
+    lines = ['name = "fuzz"', 'primary = "#336699"']
+    lines += [f"{k} = {v}" for k, v in dict(pairs).items() if k not in ("name", "primary",
+                                                                         "variables")]
+    if variables:
+        lines += ["[variables]"] + [f"{k} = {v}" for k, v in dict(variables).items()]
+    path = tmp_path_factory.mktemp("themes") / "fuzz.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    try:
+        theme = theme_from_toml(path)
+    except ValueError as e:
+        assert "\n" not in str(e)
+        event("refused")
+        return
+    theme.to_color_system().generate()  # what loads, Textual can show
+    event("loaded")
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pairs=st.lists(st.tuples(st.sampled_from(CONFIG_KEYS), TOML_VALUES), max_size=3),
+       train=st.one_of(st.none(), TOML_VALUES))
+def test_scene_files_with_values_of_every_type(pairs, train):
+    from initscope.scenes import SceneError, parse_scene
+
+    values = ", ".join(f"{k} = {v}" for k, v in dict(pairs).items())
+    text = f'title = "t"\n[[step]]\ncaption = "c"\nconfig = {{ {values} }}\n'
+    if train is not None:
+        text += f"train = {train}\n"
+    try:
+        scene = parse_scene(text, "fuzz.toml")
+    except SceneError as e:
+        assert str(e).startswith("fuzz.toml") and "\n" not in str(e)
+        event("refused")
+        return
+    assert all(isinstance(s.config.depth, int) for s in scene.steps)  # typed, as a Config
+    event("loaded")
