@@ -30,7 +30,7 @@ CASES = {  # each just inside the default 2 GiB budget
                                         "--inputs", "8192", "--batch", "6144"],
     "depth 8, width 4096, batch 4096": ["--depth", "8", "--width", "4096",
                                         "--inputs", "4096", "--batch", "4096"],
-    "depth 250, width 1000, batch 1000": ["--depth", "250", "--width", "1000",
+    "depth 240, width 1000, batch 1000": ["--depth", "240", "--width", "1000",
                                           "--inputs", "1000", "--batch", "1000"],
 }
 WAIT_IN_RUN = 1.5  # seconds after the first screen: mid-layer for every case

@@ -109,8 +109,9 @@ def test_memory_estimate_is_an_upper_bound_of_the_measured_peak(cfg):
         # thread timing, and hypothesis refuses a filter that changes its mind
         return
     # never under the peak, so a budget holds; not far over it, so few configs that
-    # fit are refused (LSUV's tuning is counted generously: up to 1.63x measured)
-    assert 1.0 <= est / peak <= 1.7, (cfg, est, peak)
+    # fit are refused (LSUV's tuning is counted generously: up to 1.63x measured, and
+    # a fixed 4 MiB for first-use caches weighs on small runs)
+    assert peak <= est <= 1.7 * peak + 8 * 2**20, (cfg, est, peak)
 
 
 @settings(max_examples=max(6, EXAMPLES // 6), deadline=None, derandomize=DERANDOMIZE,
