@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import signal
+import sys
+import termios
 
 from textual import events
 from textual.app import App
@@ -28,9 +31,10 @@ from initscope.tui.scope.compare import CompareScreen
 from initscope.tui.scope.editing import ScopeScreen
 from initscope.tui.scope.main import MainScreen
 from initscope.tui.screens import HelpScreen, is_open
-from initscope.tui.terminal import ascii_driver
+from initscope.tui.terminal import app_driver
 from initscope.tui.themes import DEFAULT_THEME, load_themes, variable_defaults
 
+TERMINAL_CHECK_SECONDS = 1.0  # how often the app asks whether its terminal is still there
 IDLE_COLLECT_SECONDS = 10.0  # full garbage collections wait for a quiet moment
 # below this many columns the selectors take 27 (not 34): the per-layer table's 88 fit
 NARROW_BELOW = 130
@@ -72,7 +76,7 @@ class InitScopeApp(App):
 
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()
-        return ascii_driver(driver) if self.ascii_only else driver
+        return app_driver(driver, self.ascii_only)
 
     def get_default_screen(self) -> Screen:
         return self.start
@@ -103,6 +107,8 @@ class InitScopeApp(App):
         self.set_interval(IDLE_COLLECT_SECONDS, self._idle_collect)
         if not self.is_headless:
             self._exit_on_signals()
+            if os.isatty(sys.__stdin__.fileno()):
+                self.set_interval(TERMINAL_CHECK_SECONDS, self._exit_if_terminal_gone)
         if self.startup_errors:
             self.notify("\n".join(self.startup_errors), title="Some settings did not load",
                         severity="warning", timeout=8)
@@ -127,6 +133,16 @@ class InitScopeApp(App):
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             loop.add_signal_handler(signum, self.exit, None, 128 + signum)
+
+    def _exit_if_terminal_gone(self) -> None:
+        """A terminal that went away (an SSH drop, a closed window) hangs up: reads
+        give nothing, and Textual's input thread would spin on them for ever. The
+        SIGHUP that says so can be ignored (nohup) or come before its handler; a
+        hung-up terminal also fails every ioctl, so ask it once a second."""
+        try:
+            termios.tcgetattr(sys.__stdin__.fileno())
+        except (termios.error, OSError, ValueError):
+            self.exit(None, 128 + signal.SIGHUP)
 
     def _idle_collect(self) -> None:
         if not any(w.is_running for w in self.workers):

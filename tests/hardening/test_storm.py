@@ -228,8 +228,11 @@ def test_signals_end_the_app_and_restore_the_terminal(signum):
         assert restore in tail, restore
 
 
-def test_a_lost_terminal_ends_the_app_even_with_hangups_ignored():
-    # as under nohup: SIGHUP ignored when the app starts; then the terminal goes away
+@pytest.mark.parametrize("hangup", ["ignored", "blocked"])
+def test_a_lost_terminal_ends_the_app_even_with_hangups_ignored(hangup):
+    # as under nohup: SIGHUP ignored when the app starts (its handler takes over), or
+    # blocked so that it never arrives: then the terminal goes away. The app must see
+    # the hung-up terminal itself, and leave although every write to it fails.
     import fcntl
     import pty
     import struct
@@ -238,7 +241,10 @@ def test_a_lost_terminal_ends_the_app_even_with_hangups_ignored():
 
     pid, fd = pty.fork()
     if pid == 0:
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        if hangup == "ignored":
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        else:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
         fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
         env = {**os.environ, "TERM": "xterm-256color"}
         os.execve(sys.executable, [sys.executable, "-m", "initscope", "--depth", "3",
