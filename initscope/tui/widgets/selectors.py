@@ -222,9 +222,13 @@ class Selector(Widget, can_focus=True):
         return text
 
     def show(self, cfg: Config, training: bool = True) -> None:
+        before = (self.spec.label_of(self.cfg), show_value(self.cfg, self.spec.name))
         self.cfg = cfg
-        self.display = self.spec.visible(cfg) and (training or not self.spec.training)
-        self.refresh()
+        visible = self.spec.visible(cfg) and (training or not self.spec.training)
+        if visible != self.display:
+            self.display = visible  # a layout change: only when it changes
+        if (self.spec.label_of(cfg), show_value(cfg, self.spec.name)) != before:
+            self.refresh()  # the other fields keep their lines as drawn
 
     def action_step(self, delta: int) -> None:
         value = stepped(self.spec, current(self.cfg, self.spec.name), delta)
