@@ -25,6 +25,7 @@ from initscope.tui.workers import forget_when_done
 
 TRAIN_POST_SECONDS = 0.25  # how often training shows its progress
 HISTORY_POINTS = 512  # records kept: more than a sparkline or heatmap has columns
+SUGGESTION_STEPS = 50  # a suggested learning rate runs at least this many steps (or Steps)
 TRAIN_GROUP = "train"
 
 
@@ -114,8 +115,10 @@ def _train(node: DOMNode, session: TrainingSession, sim: AnySimulator, steps: in
                         on_step=on_step, stop_on_divergence=True)
             if trainer.stopped is not None:
                 _post(node, session, sim, None)  # the message first, then the search
-                session.suggested_lr, _ = suggest_lr(session.cfg, trainer.stopped.step,
-                                                     sim.draws, worker.cancelled_event)
+                # the suggestion must hold well past the step this rate failed at
+                check = min(session.cfg.steps, max(SUGGESTION_STEPS, 4 * trainer.stopped.step))
+                session.suggested_lr, _ = suggest_lr(session.cfg, check, sim.draws,
+                                                     worker.cancelled_event)
         except Cancelled:
             pass  # paused: show where it stopped
         _post(node, session, sim, worker)
