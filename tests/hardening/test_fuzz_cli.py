@@ -183,3 +183,29 @@ def test_scene_files_with_values_of_every_type(pairs, train):
         return
     assert all(isinstance(s.config.depth, int) for s in scene.steps)  # typed, as a Config
     event("loaded")
+
+
+COMPARE_KEYS = st.one_of(st.sampled_from(OPTIONS).map(lambda o: o.lstrip("-").replace("-", "_")),
+                         st.sampled_from(["widths", "replace", "to_dict", "__class__",
+                                          "__dict__", "fans", "", "depth ", " gain"]),
+                         st.text(max_size=8))
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sides=st.lists(st.lists(st.tuples(COMPARE_KEYS, JUNK), max_size=3), min_size=2,
+                      max_size=2))
+def test_random_compare_sides(capsys, sides):
+    from initscope.sim import Config as Base
+    from initscope.sim.parse import parse_overrides
+
+    texts = [",".join(f"{k}={v}" for k, v in side) for side in sides]
+    for text in texts:  # the core's parser: a Config, or one ConfigError
+        try:
+            parse_overrides(text, Base())
+        except ValueError as e:
+            assert "\n" not in str(e)
+    # the command line (no terminal here: refused either way, in one line)
+    code, _, err = run(capsys, ["--compare", *texts, *SMALL])
+    assert code == 2
+    check(code, err)
