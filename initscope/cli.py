@@ -299,7 +299,7 @@ def train(
     writer = TrainWriter(trainer, format, lambda text: typer.echo(text, nl=False))
     trainer.run(config.steps, on_step=writer.step, stop_on_divergence=True, keep=False)
     suggestion = None
-    if trainer.stopped is not None:
+    if trainer.stopped is not None and not trainer.stopped.at_init:
         suggestion = suggest_lr(config, config.steps, trainer.draws)
     writer.finish(suggestion)
 

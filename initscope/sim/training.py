@@ -46,6 +46,7 @@ TASK_OUTPUTS = {"teacher": 1, "spiral": 2, "output": 1}
 TEACHER_WIDTH = 32
 SPIRAL_TURNS = 1.5
 SPIRAL_NOISE = 0.1
+AT_INIT = "non-finite loss at the initial weights"
 DIVERGENCE_FACTOR = 1e3  # a loss this many times the initial one (in size) has diverged
 LADDER_HALVINGS = 10  # suggest_lr tries lr/2, lr/4, ... this far down
 LADDER_WORK = 2e10  # multiply-adds the ladder may spend; past it, suggest lr/10
@@ -105,8 +106,13 @@ class Stop:
     """Why training stopped early: the step, what happened, and the first layer to go."""
 
     step: int
-    reason: str  # "non-finite loss" or "loss grew more than 1000x"
+    reason: str  # "non-finite loss", "loss grew more than 1000x", or AT_INIT
     layer: int  # 1-based; the readout is depth + 1
+
+    @property
+    def at_init(self) -> bool:
+        """The first loss is the initial weights': no learning rate can mend it."""
+        return self.reason == AT_INIT
 
     def to_dict(self) -> dict:
         return {"step": self.step, "reason": self.reason, "layer": self.layer}
@@ -364,8 +370,8 @@ class Trainer:
             if abs(record.loss) <= DIVERGENCE_FACTOR * scale:
                 return None
             reason = f"loss grew more than {DIVERGENCE_FACTOR:g}x"
-        else:
-            reason = "non-finite loss"
+        else:  # step 1's loss is measured before its update: on the initial weights
+            reason = AT_INIT if record.step == 1 else "non-finite loss"
         return Stop(record.step, reason, self._first_bad_layer(record))
 
     def _first_bad_layer(self, record: TrainStep) -> int:
@@ -407,7 +413,11 @@ class Trainer:
         out = []
         if self.initial_loss is not None and (w := self.initial_loss.warning()):
             out.append(w)
-        if self.stopped is not None:
+        if self.stopped is not None and self.stopped.at_init:
+            out.append(f"the loss is not finite at the initial weights (from layer "
+                       f"{self.stopped.layer}): the init overflows, and no learning rate "
+                       "mends that: change the init")
+        elif self.stopped is not None:
             out.append(f"diverged at step {self.stopped.step} ({self.stopped.reason}, from "
                        f"layer {self.stopped.layer}): training stopped")
         return out

@@ -56,8 +56,10 @@ def theme_from_toml(path: Path) -> Theme:
     if unknown:
         raise ValueError(f"unknown keys: {', '.join(sorted(unknown))}")
     for key in ("name", "primary"):
-        if not isinstance(data.get(key), str) or not data[key]:
+        if key not in data or data[key] == "":
             raise ValueError(f"'{key}' is missing")
+        if not isinstance(data[key], str):
+            raise ValueError(f"{key} = {data[key]!r} is not text")
     for key in _BOOLS & set(data):
         if not isinstance(data[key], bool):
             raise ValueError(f"{key} must be true or false, not {data[key]!r}")

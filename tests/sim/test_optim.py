@@ -197,3 +197,11 @@ def test_keyed_presets_train_500_steps_without_diverging(name):
     assert trainer.stopped is None and len(records) == 500
     if name in ("zeros", "constant"):
         assert all(lay.distinct_units == 1 for lay in records[-1].layers)
+
+
+def test_an_init_that_overflows_is_not_blamed_on_the_learning_rate():
+    data = _train_json("--depth", "3", "--width", "16", "--inputs", "8", "--batch", "32",
+                       "--gain", "1e300", "--steps", "5")
+    assert data["stopped"]["step"] == 1 and data["stopped"]["reason"].endswith("initial weights")
+    assert data["suggested_lr"] is None  # no rate mends it
+    assert any("change the init" in w for w in data["warnings"])

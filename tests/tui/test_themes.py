@@ -127,3 +127,10 @@ def test_theme_files_that_are_not_files_are_named_and_skipped(tmp_path, special)
     themes, errors = load_themes([tmp_path])
     assert "fine" in {t.name for t in themes}
     assert errors == ["odd.toml: not a regular file"]
+
+
+def test_a_color_of_the_wrong_type_is_named_as_such(tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_text('name = "t"\nprimary = 5\n')
+    with pytest.raises(ValueError, match="primary = 5 is not text"):
+        theme_from_toml(path)

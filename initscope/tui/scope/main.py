@@ -20,6 +20,7 @@ from initscope.scenes import Scene
 from initscope.sim import Config
 from initscope.sim.arch import ARCHS
 from initscope.sim.remote import shared_simulator
+from initscope.sim.training import Stop
 from initscope.tui.exporting import (
     SERVED_NOTE,
     export_folder,
@@ -107,6 +108,7 @@ class MainScreen(ScopeScreen):
         self._train_worker: Worker | None = None
         self._train_failure: str | None = None
         self._train_notes: list[str] = []  # the trainer's warnings, shown under the head
+        self._train_stop: Stop | None = None  # why training stopped (diverged), if it did
         self.train_metric = TRAIN_METRICS[0]  # what the training panel's layer rows show
 
     @property
@@ -213,7 +215,7 @@ class MainScreen(ScopeScreen):
         self.workers.cancel_group(self, TRAIN_GROUP)
         if reset:
             self._train_failure = None
-            self._train_notes = []
+            self._train_notes, self._train_stop = [], None
             self.session = TrainingSession(self.pane.config)
             self.pane.frozen = False
             self.query_one(TrainingPanel).data = TrainingView()
@@ -226,7 +228,7 @@ class MainScreen(ScopeScreen):
             self.training = False  # paused, a single step done, or diverged
         self.pane.frozen = True  # the pane shows the trained weights from now on
         self.pane.show(message.display)
-        self._train_notes = message.notes
+        self._train_notes, self._train_stop = message.notes, message.stop
         self._show_training(message.history)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -253,11 +255,10 @@ class MainScreen(ScopeScreen):
             return
         cfg = self.pane.config
         last = history[-1] if history else None
-        diverged = any(note.startswith("diverged") for note in self._train_notes)
         if self._train_failure is not None and not self.training:
             state = f"stopped: {self._train_failure} (R resets)"
-        elif diverged:
-            state = "diverged"
+        elif self._train_stop is not None:
+            state = "init overflows" if self._train_stop.at_init else "diverged"
         elif self.training:
             state = "training…"
         else:

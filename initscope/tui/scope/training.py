@@ -74,6 +74,7 @@ class TrainingProgress(Message):
                  stopped_by: Worker | None, notes: list[str] | None = None) -> None:
         super().__init__()
         self.notes = notes or []  # warnings: the initial loss, the divergence
+        self.stop = session.trainer.stopped if session.trainer else None  # why it stopped
         self.session = session  # which network: a reset starts a new one
         self.display = display
         self.history = history
@@ -113,7 +114,7 @@ def _train(node: DOMNode, session: TrainingSession, sim: AnySimulator, steps: in
         try:
             trainer.run(steps or session.cfg.steps, cancel=worker.cancelled_event,
                         on_step=on_step, stop_on_divergence=True)
-            if trainer.stopped is not None:
+            if trainer.stopped is not None and not trainer.stopped.at_init:
                 _post(node, session, sim, None)  # the message first, then the search
                 # the suggestion must hold well past the step this rate failed at
                 check = min(session.cfg.steps, max(SUGGESTION_STEPS, 4 * trainer.stopped.step))
