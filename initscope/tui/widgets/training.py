@@ -97,7 +97,10 @@ def heat_lines(history: list[TrainStep], layer: int, columns: int) -> list[str]:
     top = max(max(col) for col in grid) or 1
     lines = []
     for d in range(decades - 1, -1, -1):
-        label = f"|a| 1e{int(HEAT_EDGES[d * DECADE_BINS]):+d}"
+        low = int(HEAT_EDGES[d * DECADE_BINS])
+        # the end rows also hold what lies beyond them: zeros at the bottom
+        label = (f"|a| <1e{low + 1:+d}" if d == 0 else f"|a| ≥1e{low:+d}" if d == decades - 1
+                 else f"|a| 1e{low:+d}")
         cells = "".join(HEAT_SHADES[0 if col[d] == 0 else 1 + min(
             len(HEAT_SHADES) - 2, int((len(HEAT_SHADES) - 1) * math.log1p(col[d])
                                       / math.log1p(top + 1)))] for col in grid)
