@@ -38,6 +38,22 @@ async def settle(app: InitScopeApp, pilot, rounds: int = 50, screen=None) -> Non
     raise AssertionError("the app did not settle on the current config")
 
 
+async def wait_for(pilot, condition, rounds: int = 400, seconds: float = 0.01) -> None:
+    """Let the app run until `condition()` holds (at most `rounds` pauses)."""
+    for _ in range(rounds):
+        await pilot.pause(seconds)
+        if condition():
+            return
+    raise AssertionError("condition not reached")
+
+
+async def press_and_finish(app: InitScopeApp, pilot, *keys: str) -> None:
+    """Press `keys`, then wait for the workers they started (exports, writes)."""
+    await pilot.press(*keys)
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 def screen_rows(app: InitScopeApp) -> list[tuple[str, ...]]:
     """The per-layer table as drawn, split into cells."""
     return [tuple(line.split()) for line in app.query_one(LayerTable).lines()]

@@ -19,7 +19,17 @@ from initscope.tui.widgets.histograms import HistogramGrid
 from initscope.tui.widgets.sparklines import SparklinePanel
 from initscope.tui.widgets.table import LayerTable
 from initscope.views import VIEWS
-from tests.tui.helpers import SMALL, burst, core_rows, main, pane, plot_titles, screen_rows, settle
+from tests.tui.helpers import (
+    SMALL,
+    burst,
+    core_rows,
+    main,
+    pane,
+    plot_titles,
+    press_and_finish,
+    screen_rows,
+    settle,
+)
 
 
 async def test_starts_on_the_course_demo():
@@ -380,9 +390,7 @@ async def test_export_writes_svg_csv_and_json(tmp_path, monkeypatch):
     app = InitScopeApp(SMALL)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
-        await pilot.press("e")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await press_and_finish(app, pilot, "e")
     stem = "initscope-plain-normal-tanh-d6-w64-s0"
     assert (tmp_path / f"{stem}.svg").read_text().startswith("<svg")
     data = json.loads((tmp_path / f"{stem}.json").read_text())

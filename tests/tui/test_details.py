@@ -14,7 +14,7 @@ from initscope.sim import Config
 from initscope.tui.app import InitScopeApp
 from initscope.tui.display import isometry_verdict
 from initscope.tui.widgets.histograms import HistogramGrid
-from tests.tui.helpers import SMALL, main, pane, plot_titles, settle
+from tests.tui.helpers import SMALL, main, pane, plot_titles, press_and_finish, settle, wait_for
 
 
 def test_the_app_refuses_to_start_without_a_terminal():
@@ -62,9 +62,7 @@ async def test_an_export_never_overwrites_an_earlier_one(tmp_path, monkeypatch):
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
         for _ in range(2):
-            await pilot.press("e")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await press_and_finish(app, pilot, "e")
         messages = [n.message for n in app._notifications]
     stem = "initscope-plain-normal-tanh-d6-w64-s0"
     for suffix in ("", "-2"):
@@ -83,9 +81,7 @@ async def test_an_export_never_follows_a_planted_link(tmp_path, monkeypatch):
     app = InitScopeApp(SMALL)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
-        await pilot.press("e")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await press_and_finish(app, pilot, "e")
     assert victim.read_text() == "keep me" and not (tmp_path / "nowhere.json").exists()
     assert all((tmp_path / f"{stem}-2{ext}").is_file() for ext in (".svg", ".csv", ".json"))
 
@@ -265,10 +261,7 @@ async def test_the_symmetry_meter_is_on_screen_at_80x24():
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
         await pilot.press("full_stop")
-        for _ in range(300):
-            await pilot.pause(0.01)
-            if main(app).shown_history:
-                break
+        await wait_for(pilot, lambda: main(app).shown_history, rounds=300)
         await pilot.pause()
         meter = app.query_one("#train-meter")
         assert "fewest: 1 of 64" in str(meter.render())
@@ -285,17 +278,13 @@ async def test_compare_at_80x24_gives_the_sides_the_width():
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, pilot)
         await pilot.press("C")
-        for _ in range(300):
-            await pilot.pause(0.02)
-            if isinstance(app.screen, CompareScreen) and app.screen.settled():
-                break
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen)
+                       and app.screen.settled(), rounds=300, seconds=0.02)
         sides = [app.screen.query_one(f"#side-{s}") for s in ("A", "B")]
         assert all(side.region.width >= 38 for side in sides)
         await pilot.press("g")  # keys still change the active side
-        for _ in range(300):
-            await pilot.pause(0.02)
-            if app.screen.sides["A"].gain != 1.0 and app.screen.settled():
-                break
+        await wait_for(pilot, lambda: app.screen.sides["A"].gain != 1.0
+                       and app.screen.settled(), rounds=300, seconds=0.02)
         assert app.screen.sides["A"].gain == 1.1
 
 
@@ -371,9 +360,7 @@ async def test_a_served_session_writes_no_files(tmp_path, monkeypatch):
     app = InitScopeApp(SMALL)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
-        await pilot.press("e", "c", "w")  # export; the code dialog's write
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await press_and_finish(app, pilot, "e", "c", "w")  # export; the code dialog's write
         messages = [n.message for n in app._notifications]
     assert list(tmp_path.iterdir()) == []
     assert messages.count(SERVED_NOTE) == 2

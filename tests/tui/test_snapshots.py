@@ -8,7 +8,7 @@ import pytest
 
 from initscope.sim import Config
 from initscope.tui.app import InitScopeApp
-from tests.tui.helpers import main, settle
+from tests.tui.helpers import main, settle, wait_for
 
 
 def _app(**changes) -> InitScopeApp:
@@ -105,14 +105,9 @@ def test_every_symmetry_scene_step_at_80x24(snap_compare, index):
         for _ in range(index):
             await pilot.press("n")
         screen = main(pilot.app)
-        for _ in range(3000):
-            await pilot.pause(0.01)
-            history = screen.shown_history
-            if (screen.scene_index == index and history and history[-1].step == 40
-                    and not screen.training):
-                break
-        else:
-            raise AssertionError("the step's training did not finish")
+        await wait_for(pilot, lambda: screen.scene_index == index and screen.shown_history
+                       and screen.shown_history[-1].step == 40 and not screen.training,
+                       rounds=3000)
         await settle(pilot.app, pilot)
 
     app = InitScopeApp(scene=scene, timings=False)

@@ -9,17 +9,9 @@ from initscope.sim import Config, Simulator
 from initscope.sim.training import Trainer
 from initscope.tui.app import InitScopeApp
 from initscope.tui.widgets.training import TrainingPanel
-from tests.tui.helpers import SMALL, main, pane, screen_rows, screen_text, settle
+from tests.tui.helpers import SMALL, main, pane, screen_rows, screen_text, settle, wait_for
 
 CFG = SMALL.replace(scheme="lecun_normal", lr=0.05, steps=100_000)  # space: until paused
-
-
-async def wait_for(app, pilot, condition, rounds: int = 400) -> None:
-    for _ in range(rounds):
-        await pilot.pause(0.01)
-        if condition():
-            return
-    raise AssertionError("condition not reached")
 
 
 def expected_rows(cfg: Config, steps: int) -> list[tuple[str, ...]]:
@@ -42,10 +34,10 @@ async def test_start_pause_step_and_reset():
         panel = app.query_one(TrainingPanel)
         assert not panel.display
         await pilot.press("space")
-        await wait_for(app, pilot, lambda: shown_step(app) >= 3)
+        await wait_for(pilot, lambda: shown_step(app) >= 3)
         assert main(app).training and panel.display
         await pilot.press("space")  # pause
-        await wait_for(app, pilot, lambda: not main(app).training)
+        await wait_for(pilot, lambda: not main(app).training)
         await app.workers.wait_for_complete()
         await pilot.pause()
         paused_at = shown_step(app)
@@ -54,7 +46,7 @@ async def test_start_pause_step_and_reset():
         await pilot.pause()
         assert shown_step(app) == paused_at  # paused means paused
         await pilot.press("full_stop")
-        await wait_for(app, pilot, lambda: shown_step(app) == paused_at + 1)
+        await wait_for(pilot, lambda: shown_step(app) == paused_at + 1)
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert screen_rows(app) == expected_rows(CFG, paused_at + 1)
@@ -70,7 +62,7 @@ async def test_changing_the_config_resets_training():
     async with app.run_test(size=(140, 50)) as pilot:
         await settle(app, pilot)
         await pilot.press("full_stop", "full_stop")
-        await wait_for(app, pilot, lambda: shown_step(app) == 2)
+        await wait_for(pilot, lambda: shown_step(app) == 2)
         await pilot.press("a")  # another activation: a new network
         await settle(app, pilot)
         assert pane(app).config.activation != CFG.activation
@@ -86,7 +78,7 @@ async def test_symmetry_meter_shows_one_unit_per_layer_for_constant_init():
         for _ in range(3):
             await pilot.press("full_stop")
             await app.workers.wait_for_complete()
-        await wait_for(app, pilot, lambda: shown_step(app) == 3)
+        await wait_for(pilot, lambda: shown_step(app) == 3)
         meter = str(app.query_one("#train-meter").render())
         assert meter.startswith("·" * cfg.depth) and "fewest: 1 of 64" in meter
 
@@ -99,7 +91,7 @@ async def test_the_training_keys_change_lr_and_optimizer_and_reset_training():
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
         await pilot.press("full_stop")
-        await wait_for(app, pilot, lambda: len(main(app).shown_history) == 1)
+        await wait_for(pilot, lambda: len(main(app).shown_history) == 1)
         await pilot.press("l")  # lr x2
         await settle(app, pilot)
         assert pane(app).config.lr == 0.1 and main(app).shown_history == []
@@ -111,7 +103,7 @@ async def test_the_training_keys_change_lr_and_optimizer_and_reset_training():
         await settle(app, pilot)
         assert pane(app).config.optimizer == "adam"
         await pilot.press("full_stop")
-        await wait_for(app, pilot, lambda: len(main(app).shown_history) == 1)
+        await wait_for(pilot, lambda: len(main(app).shown_history) == 1)
         assert "adam lr 0.025" in str(app.query_one("#train-head").render())
         # the selectors: the Task field steps the task, and resets training as well
         app.query_one("#sel-task").focus()
@@ -123,7 +115,7 @@ async def test_the_training_keys_change_lr_and_optimizer_and_reset_training():
 async def _diverged(app, pilot) -> None:
     await settle(app, pilot)
     await pilot.press("space")
-    await wait_for(app, pilot, lambda: not main(app).training
+    await wait_for(pilot, lambda: not main(app).training
                    and any("try lr" in n for n in main(app)._train_notes), rounds=2000)
     await settle(app, pilot)
 
@@ -154,7 +146,7 @@ async def test_after_divergence_the_app_goes_on():
         assert main(app).propose(lr=suggested)
         await settle(app, pilot)
         await pilot.press("full_stop")
-        await wait_for(app, pilot, lambda: len(main(app).shown_history) == 1)
+        await wait_for(pilot, lambda: len(main(app).shown_history) == 1)
         await pilot.press("s")  # and the rest of the app still answers
         await settle(app, pilot)
         assert pane(app).config.scheme != "constant"
@@ -168,7 +160,7 @@ async def test_the_heatmap_view_of_the_training_panel():
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
         await pilot.press("space")
-        await wait_for(app, pilot, lambda: len(main(app).shown_history) == 30
+        await wait_for(pilot, lambda: len(main(app).shown_history) == 30
                        and not main(app).training)
         for metric, label in [("grad norm", "L1 |dW| log"), ("dead/sat", "L1 saturated")]:
             await pilot.press("m")
