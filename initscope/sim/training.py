@@ -234,7 +234,8 @@ def check_training_budget(cfg: Config) -> None:
 
 
 class Trainer:
-    """SGD on the configured network; `step()` advances one update and records it."""
+    """SGD or Adam on the configured network; `step()` advances one update and
+    records it."""
 
     def __init__(self, cfg: Config, draws: DrawCache | None = None) -> None:
         self.cfg = validate(cfg)
@@ -249,6 +250,7 @@ class Trainer:
         self.x, self.y = make_task(cfg, cfg.task, self.draws)
         self.weights, self.biases = self._initial_weights()
         self.start = [w.copy() for w in self.weights]
+        self.start_norms = [float(np.linalg.norm(w)) for w in self.start]  # fixed: once
         self.optimizer = make_optimizer(cfg.optimizer, self.weights + self.biases, cfg.lr,
                                         cfg.momentum)
         self.steps_done = 0
@@ -339,7 +341,7 @@ class Trainer:
         saturation = self.act.saturation
         for i in range(self.hidden):
             w, w0, a = self.weights[i], self.start[i], hs[i]
-            start_norm = float(np.linalg.norm(w0))
+            start_norm = self.start_norms[i]
             moved = float(np.linalg.norm(w - w0))
             dead = (int(np.count_nonzero(a.max(axis=0) <= 0))
                     if self.act.can_die(self.cfg.slope) else None)

@@ -173,11 +173,10 @@ def phase_content(request: PlotRequest, cancelled=lambda: False) -> Content:
     bar, axis = request.colors
     text = phase_text(grid, (sw2, sb2 + mu * mu), {"ordered": bar, "axis": axis})
     shift = f" (bias {fmt(mu, 3)} as a mean shift; drawn at σb² = b²)" if mu else ""
-    summary = (f"{cfg.activation}: χ1 = {fmt(point.chi_1, 3)} ({point.phase}), "
-               f"q* = {fmt(point.q_star, 3)}", f"ξc = {fmt(point.xi_c, 3)} layers{shift}")
-    if 7 + len(", ".join(summary)) <= request.width:
-        summary = (", ".join(summary),)
-    for line in summary:  # on two lines of its own where one would wrap mid-phrase
+    summary = fit_phrases([f"{cfg.activation}: χ1 = {fmt(point.chi_1, 3)} ({point.phase})",
+                           f"q* = {fmt(point.q_star, 3)}",
+                           f"ξc = {fmt(point.xi_c, 3)} layers{shift}"], request.width - 7, ", ")
+    for line in summary:  # broken between phrases where one line would wrap
         text.append(f"\n{'':7}{line}", style=axis)
     text.append(f"\n{'':7}shift+←/→ σw², shift+↑/↓ σb²", style=axis)
     return Content.from_rich_text(text)
