@@ -37,6 +37,9 @@ from initscope.sim.validation import validate
 
 WORKER_NICE = 10  # lower priority for every thread of the worker process (bench_ui.py)
 POLL_SECONDS = 0.02
+# A run asked to stop ends at its next layer. One that has not answered after this long
+# is stuck in one huge layer, or hung: it is ended, and the next run starts a new process.
+STOP_GRACE_SECONDS = 2.0
 
 
 class WorkerProcessError(RuntimeError):
@@ -70,11 +73,29 @@ def _die_with_parent(every: float = 0.2) -> None:
     threading.Thread(target=watch, name="initscope-parent-watch", daemon=True).start()
 
 
+class _StopFlag:
+    """What the core checks between layers, set by a signal handler. Not a
+    threading.Event: its set() takes a lock that clear() may be holding when the
+    signal arrives, and the handler runs on that same thread, so it would wait forever."""
+
+    def __init__(self) -> None:
+        self._stop = False
+
+    def is_set(self) -> bool:
+        return self._stop
+
+    def set(self) -> None:
+        self._stop = True
+
+    def clear(self) -> None:
+        self._stop = False
+
+
 def serve(requests: Connection, replies: Connection, nice: int) -> None:
     """The worker process: run configs as they come, until the parent goes."""
     _die_with_parent()
     _lower_priority(nice)
-    cancel = threading.Event()
+    cancel = _StopFlag()
     # the parent asks a run to stop with SIGUSR1; the core sees it between layers
     signal.signal(signal.SIGUSR1, lambda signum, frame: cancel.set())
     # SIGUSR1's default is to end the process: the parent signals only after this
@@ -204,12 +225,15 @@ class RemoteSimulator:
             return self._receive(run_id, cancel, on_forward)
 
     def _receive(self, run_id: int, cancel, on_forward) -> RunResult:
-        forward, asked_to_stop = None, False
+        forward, asked_at = None, None
         while True:
             stop = cancel is not None and cancel.is_set()
-            if stop and not asked_to_stop and self._ready:
+            if stop and asked_at is None and self._ready:
                 self._process.send_signal(signal.SIGUSR1)  # stops at the next layer
-                asked_to_stop = True
+                asked_at = time.monotonic()
+            elif asked_at is not None and time.monotonic() - asked_at > STOP_GRACE_SECONDS:
+                self.close()
+                raise Cancelled()
             try:
                 ready = self._replies.poll(POLL_SECONDS)
                 message = self._replies.recv() if ready else None

@@ -100,3 +100,38 @@ def test_a_cancel_while_the_worker_process_starts_does_not_end_it(remote):
         assert process is not None and process.poll() is None
         same_numbers(remote.run(SMALL), Simulator().run(SMALL))
         assert remote._process is process  # the same process ran the next config
+
+
+def test_a_worker_that_does_not_stop_is_ended_and_replaced(remote):
+    # A hung worker (here: stopped by SIGSTOP) once held every later run, and the
+    # app's workers, forever: a cancel it does not answer ends it after a grace time
+    import signal
+
+    from initscope.sim.remote import STOP_GRACE_SECONDS
+
+    remote.run(SMALL)
+    stuck = remote._process
+    os.kill(stuck.pid, signal.SIGSTOP)
+    cancel = threading.Event()
+    threading.Timer(0.2, cancel.set).start()
+    start = time.perf_counter()
+    with pytest.raises(Cancelled):
+        remote.run(SMALL.replace(seed=1), cancel=cancel)
+    assert STOP_GRACE_SECONDS <= time.perf_counter() - start < STOP_GRACE_SECONDS + 10
+    assert stuck.poll() is not None  # ended, not left behind
+    same_numbers(remote.run(SMALL), Simulator().run(SMALL))
+
+
+def test_the_stop_signal_never_waits_on_a_lock():
+    # The handler runs on the thread it interrupts: if that thread held a lock the
+    # handler needs (threading.Event's, inside clear()), it waited forever
+    from initscope.sim.remote import _StopFlag
+
+    flag = _StopFlag()
+    for name in ("set", "clear", "is_set"):
+        code = getattr(_StopFlag, name).__code__
+        assert not {"_cond", "acquire", "Lock", "Condition"} & set(code.co_names), name
+    flag.set()
+    assert flag.is_set()
+    flag.clear()
+    assert not flag.is_set()
