@@ -29,6 +29,8 @@ MAX_STEPS = 100_000
 MAX_MEMORY_GIB = 4096.0  # a bound on the memory-limit option (4 TiB)
 BRANCHES = ("plain", "zero_last", "fixup", "rezero")
 RNN_INPUTS = ("all", "first")
+NORMS = ("none", "batch", "layer", "rms", "nf")  # nf: scaled weight standardization
+NORM_PLACES = ("before", "after")  # plain: before or after phi; residual: pre- or post-norm
 
 
 class ConfigError(ValueError):
@@ -82,6 +84,16 @@ class Config:
         "plain", "residual: both branch layers from the scheme (plain), last layer zero, "
         "fixup, or rezero (x + alpha F(x), alpha = 0)", choices=BRANCHES,
     )
+    norm: str = _opt(
+        "none", "normalization: batch, layer or rms norm (eps 1e-5, scale 1, shift 0), or "
+        "nf (scaled weight standardization; residual: x + alpha F(x / beta))", choices=NORMS,
+    )
+    norm_at: str = _opt(
+        "before", "where the norm sits: plain, before or after the activation; residual, "
+        "before the branch (pre-norm, x + F(norm x)) or after the add (post-norm)",
+        choices=NORM_PLACES,
+    )
+    nf_alpha: float = _opt(0.2, "nf residual blocks: alpha in x + alpha F(x / beta)")
     time_steps: int = _opt(50, "rnn: time steps T, 1-1000")
     rnn_input: str = _opt(
         "all", "rnn: unit-Gaussian input at every step, or only the first", choices=RNN_INPUTS,

@@ -10,6 +10,20 @@ and the weight gradient, a sum over the batch, has
     Var(dW_l) = batch * E[h_{l-1}^2] * E[phi'(z_l)^2] * Var(g_l).
 Expectations are closed forms for linear and (leaky) ReLU, and Gauss-Legendre
 quadrature on either side of the kink for everything else.
+
+With a norm (`normed_layers`) the same recursion runs through the normalization, a
+division by s = sqrt(v + eps) forward and backward, where v is the variance the norm
+measures: over the batch (batch norm: the inputs' common mean passes the weights as a
+constant, so v = fan_in Var(W) Var(h)), over the features (layer norm: v = fan_in Var(W)
+E[h^2] + Var(b)), or the mean square (rms: plus E[b]^2). Batch norm before ReLU gives
+    Var(g_{l-1}) / Var(g_l) = E[phi'^2] / Var(phi) = (1/2) / ((1 - 1/pi) / 2) = pi / (pi - 1)
+per layer, whatever the weights' scale: the gradient explosion of Yang, Pennington,
+Rao, Sohl-Dickstein and Schoenholz (2019, "A mean field theory of batch
+normalization"), whose rate for ReLU tends to pi / (pi - 1) as the batch grows. Layer
+norm gives E[phi'^2] / E[phi^2] = 1 for ReLU: no explosion. Scaled weight
+standardization (nf) makes fan_in Var(W) = gamma^2 and removes the inputs' mean, so
+Var(z) = gamma^2 Var(h) = 1, and its ReLU rate is also gamma^2 / 2 = pi / (pi - 1).
+The terms of order 1/batch (batch norm) and 1/width (layer norm) are left out.
 """
 
 from __future__ import annotations
@@ -19,7 +33,8 @@ from dataclasses import dataclass
 
 from initscope.sim.activations import ACTIVATIONS
 from initscope.sim.config import Config
-from initscope.sim.gaussian import gaussian_moments
+from initscope.sim.gaussian import Moments, gaussian_moments
+from initscope.sim.norm import EPS, activation_gamma
 from initscope.sim.schemes import SCHEMES, bias_spec
 
 
@@ -58,6 +73,8 @@ def predict_layers(cfg: Config) -> list[LayerTheory] | None:
     """Predicted stds of every layer, or None where the theory does not apply."""
     if not theory_applies(cfg) or SCHEMES[cfg.scheme].data_init:
         return None
+    if cfg.norm != "none":
+        return normed_layers(cfg)
     act = ACTIVATIONS[cfg.activation]
     scheme = SCHEMES[cfg.scheme]
     second_moment_in = 1.0  # both input distributions have zero mean, unit variance
@@ -77,6 +94,88 @@ def predict_layers(cfg: Config) -> list[LayerTheory] | None:
         dw_var = cfg.batch * m2_in * mom.dphi2 * g2
         out.append(LayerTheory(math.sqrt(q), math.sqrt(act_var), math.sqrt(g2), math.sqrt(dw_var)))
         g2 = fo * w_var * mom.dphi2 * g2
+    out.reverse()
+    return out
+
+
+@dataclass(frozen=True)
+class NormedLayer:
+    """One layer's forward terms, for the backward recursion."""
+
+    pre_std: float
+    act_std: float
+    m2_in: float  # E[h^2] of the layer's input, or Var(h) where dz or dW is centered
+    weight_var: float  # Var of the weights the layer multiplies by
+    dz_factor: float  # E[dz^2] / Var(g), through phi' and the norm
+    raw_factor: float  # Var(dW) / Var(dW_hat): 1, or the standardization's
+    fan_out: int
+
+
+def _normed_forward(cfg: Config, m1: float, m2: float, i: int, fi: int, fo: int
+                    ) -> tuple[NormedLayer, float, float]:
+    """Layer i's terms, and the mean and second moment of what it passes on."""
+    act, norm, eps = ACTIVATIONS[cfg.activation], cfg.norm, EPS
+    w, b = SCHEMES[cfg.scheme].weight_spec(cfg, fi, fo), bias_spec(cfg, fi)
+    raw = 1.0
+    if norm == "nf":
+        gamma2 = (1.0 if i == 0 else activation_gamma(cfg.activation, cfg.slope)) ** 2
+        weight_var = gamma2 / fi if w.scale != 0 else 0.0
+        spread = fi * weight_var * (m2 - m1 * m1)  # the standardized columns sum to 0
+        raw = weight_var / w.var if w.var > 0 else 0.0
+    else:
+        weight_var = w.var
+        spread = fi * weight_var * m2
+    var_z = spread + b.var  # about the mean E[b]
+    # dW = h^T dz sums over the batch: where dz has zero batch mean (batch norm before
+    # phi) or dW's columns are centered (the standardization's backward), only the
+    # inputs' spread counts
+    centered = norm == "nf" or (norm == "batch" and cfg.norm_at == "before")
+    m2_dw = m2 - m1 * m1 if centered else m2
+    if norm in ("none", "nf"):
+        mom = gaussian_moments(act, b.mean, math.sqrt(var_z), cfg.slope)
+        layer = NormedLayer(math.sqrt(var_z), _std(mom), m2_dw, weight_var, mom.dphi2, raw, fo)
+        return layer, mom.phi1, mom.phi2
+    if cfg.norm_at == "before":
+        if norm == "batch":  # a constant over the batch: the inputs' mean and the bias
+            v, mean_y, var_y = fi * weight_var * (m2 - m1 * m1), 0.0, None
+        elif norm == "layer":
+            v, mean_y, var_y = var_z, 0.0, None
+        else:
+            v = var_z + b.mean ** 2
+            mean_y, var_y = b.mean / math.sqrt(v + eps), var_z / (v + eps)
+        var_y = v / (v + eps) if var_y is None else var_y
+        mom = gaussian_moments(act, mean_y, math.sqrt(var_y), cfg.slope)
+        layer = NormedLayer(math.sqrt(var_y), _std(mom), m2_dw, weight_var,
+                            mom.dphi2 / (v + eps), raw, fo)
+        return layer, mom.phi1, mom.phi2
+    mom = gaussian_moments(act, b.mean, math.sqrt(var_z), cfg.slope)
+    if norm == "rms":
+        v = mom.phi2
+        m1_out, m2_out = mom.phi1 / math.sqrt(v + eps), v / (v + eps)
+    else:
+        v = max(mom.phi2 - mom.phi1 ** 2, 0.0)
+        m1_out, m2_out = 0.0, v / (v + eps)
+    act_std = math.sqrt(max(m2_out - m1_out ** 2, 0.0))
+    layer = NormedLayer(math.sqrt(var_z), act_std, m2, weight_var, mom.dphi2 / (v + eps), raw, fo)
+    return layer, m1_out, m2_out
+
+
+def _std(mom: Moments) -> float:
+    return math.sqrt(max(mom.phi2 - mom.phi1 ** 2, 0.0))
+
+
+def normed_layers(cfg: Config) -> list[LayerTheory]:
+    """The recursion through a plain stack with a norm or weight standardization."""
+    m1, m2, forward = 0.0, 1.0, []  # the inputs: zero mean, unit variance
+    for i, (fi, fo) in enumerate(cfg.fans()):
+        layer, m1, m2 = _normed_forward(cfg, m1, m2, i, fi, fo)
+        forward.append(layer)
+    out, g2 = [], 1.0
+    for lay in reversed(forward):
+        dz2 = lay.dz_factor * g2
+        dw_var = cfg.batch * lay.m2_in * dz2 * lay.raw_factor
+        out.append(LayerTheory(lay.pre_std, lay.act_std, math.sqrt(g2), math.sqrt(dw_var)))
+        g2 = lay.fan_out * lay.weight_var * dz2
     out.reverse()
     return out
 

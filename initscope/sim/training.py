@@ -243,6 +243,9 @@ class Trainer:
             trainable = ", ".join(a.name for a in ARCHS.values() if a.trainable)
             raise ConfigError(f"training covers the {trainable} network with a fixed "
                               "scheme: choose it, and a scheme that is not tuned on the batch")
+        if cfg.norm != "none":
+            raise ConfigError("training covers networks without normalization: set norm "
+                              "to none to train")
         check_training_budget(cfg)
         self.draws = draws or DrawCache()
         self.dt = np.dtype(cfg.dtype)

@@ -85,5 +85,10 @@ def validate(cfg: Config) -> Config:
     _check_range("steps", cfg.steps, 1, MAX_STEPS)
     _check_range("init-steps", cfg.init_steps, -1, 10 * MAX_DEPTH)
     _check_range("time-steps", cfg.time_steps, 1, MAX_DEPTH)
+    _check_finite("nf-alpha", cfg.nf_alpha, nonneg=True)
+    if cfg.norm != "none" and not ARCHS[cfg.arch].normalizes:
+        takes = " and ".join(a.name for a in ARCHS.values() if a.normalizes)
+        raise ConfigError(f"norm is for the {takes} networks: set norm to none for "
+                          f"the {cfg.arch} network")
     ARCHS[cfg.arch].check(cfg)
     return cfg

@@ -6,7 +6,6 @@ README's figures come from a longer run)."""
 import json
 import math
 import os
-import tracemalloc
 
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
@@ -15,8 +14,16 @@ from initscope.sim import Config, ConfigError, MemoryBudgetError, Simulator
 from initscope.sim.activations import ACTIVATIONS
 from initscope.sim.arch import ARCHS
 from initscope.sim.budget import estimate
-from initscope.sim.config import BIAS_MODES, BRANCHES, DISTRIBUTIONS, FAN_MODES
+from initscope.sim.config import (
+    BIAS_MODES,
+    BRANCHES,
+    DISTRIBUTIONS,
+    FAN_MODES,
+    NORM_PLACES,
+    NORMS,
+)
 from initscope.sim.schemes import SCHEMES
+from tests.peak import peak_bytes
 
 EXAMPLES = int(os.environ.get("INITSCOPE_FUZZ_EXAMPLES", "40"))
 # the same examples on every CI run; a longer run under the flag explores afresh
@@ -46,6 +53,8 @@ def small_configs(draw, big: bool = False) -> Config:
         input_dist=draw(st.sampled_from(["normal", "uniform"])),
         branch=draw(st.sampled_from(BRANCHES)), time_steps=draw(st.integers(1, 30)),
         rnn_input=draw(st.sampled_from(["all", "first"])),
+        norm=draw(st.sampled_from(NORMS)) if ARCHS[arch].normalizes else "none",
+        norm_at=draw(st.sampled_from(NORM_PLACES)), nf_alpha=draw(st.sampled_from([0.0, 0.2, 2.0])),
     )
 
 
@@ -98,12 +107,7 @@ def test_memory_estimate_is_an_upper_bound_of_the_measured_peak(cfg):
     except ConfigError:
         assume(False)
     assume(est >= 8 * 2**20)  # deterministic: tiny configs are not worth a run
-    tracemalloc.start()
-    try:
-        Simulator().run(cfg)
-    finally:
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
+    peak = peak_bytes(lambda: Simulator().run(cfg))
     if peak < 16 * 2**20:
         # smaller runs are mostly fixed overhead; not an assume(): the peak moves with
         # thread timing, and hypothesis refuses a filter that changes its mind
@@ -122,14 +126,8 @@ def test_training_estimate_is_an_upper_bound_of_the_measured_peak(cfg, optimizer
 
     cfg = cfg.replace(arch="plain", optimizer=optimizer, momentum=momentum)
     try:
-        trainer = Trainer(cfg)
+        Trainer(cfg)
     except ConfigError:
         assume(False)
-    tracemalloc.start()
-    try:
-        trainer = Trainer(cfg)
-        trainer.run(2)
-    finally:
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
+    peak = peak_bytes(lambda: Trainer(cfg).run(2))
     assert training_bytes(cfg) >= peak, (cfg, training_bytes(cfg), peak)

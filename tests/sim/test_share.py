@@ -28,7 +28,9 @@ def configs(draw) -> Config:
     scheme = draw(st.sampled_from(list(SCHEMES)))
     if arch != "plain" and SCHEMES[scheme].data_init:
         scheme = "normal"
-    return Config(**{**choice, "arch": arch}, scheme=scheme,
+    if not ARCHS[arch].normalizes or SCHEMES[scheme].data_init:
+        choice["norm"] = "none"
+    return Config(**{**choice, "arch": arch}, scheme=scheme, nf_alpha=draw(st.floats(0, 4)),
                   activation=draw(st.sampled_from(list(ACTIVATIONS))),
                   std=draw(POSITIVE), bound=draw(POSITIVE), value=draw(FINITE),
                   gain=draw(FINITE), scale=draw(POSITIVE), slope=draw(st.floats(0, 1)),

@@ -51,6 +51,7 @@ class Arch:
     shape: Callable[[Config], str]  # the network in a few words, for titles
     check: Callable[[Config], None] = lambda cfg: None  # raises ConfigError
     trainable: bool = False  # training.Trainer covers it
+    normalizes: bool = False  # takes the norm option (norm.py)
 
 
 class RowRun:

@@ -5,6 +5,12 @@ cached unit draw and scales the matmul's output instead, so a change of scheme,
 gain, activation or bias reuses every random number and every buffer. The
 data-dependent schemes (lsuv, data_dependent) tune their weights on the batch first
 and then run with those.
+
+With a norm (norm.py) each layer is h = phi(N(h W + b)) (norm before the activation)
+or h = N(phi(h W + b)) (after); the row's pre-activation is what phi reads and its
+activation what the layer passes on. With nf every weight is standardized, gamma 1
+in the first layer (it reads the data) and the activation's gamma after that, and
+the weight gradient is the raw weight's, through the standardization.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import numpy as np
 
 from initscope.sim.activations import ACTIVATIONS
 from initscope.sim.arch.base import Arch, OnForward, RowRun, Workspace
-from initscope.sim.config import Config
+from initscope.sim.config import Config, ConfigError
 from initscope.sim.datainit import DATA_INITS, has_replay
 from initscope.sim.layers import (
     bias_draw,
@@ -29,6 +35,14 @@ from initscope.sim.layers import (
     weight_draw,
 )
 from initscope.sim.memory import Estimate, basis_transient, samples_bytes
+from initscope.sim.norm import (
+    NormCache,
+    activation_gamma,
+    describe,
+    normalize,
+    normalize_backward,
+    standardize,
+)
 from initscope.sim.result import LayerResult, RunResult
 from initscope.sim.schemes import NORMAL, ONES, SCHEMES
 from initscope.sim.theory import predict_layers, theory_note
@@ -95,6 +109,11 @@ class PlainRun(RowRun):
         self.explicit = explicit
         self.note = note
         self.specs = dense_specs(cfg)
+        # a normalization layer's kind, where it sits, and what the backward pass needs
+        self.norm = cfg.norm if cfg.norm in ("batch", "layer", "rms") else None
+        self.norm_first = cfg.norm_at == "before"
+        self.caches: list[NormCache | None] = [None] * len(self.specs)
+        self.standardized: list[tuple[np.ndarray, NormCache] | None] = [None] * len(self.specs)
 
     def _draws_needed(self) -> list[tuple]:
         """(kind, seed, purpose, layer, shape, dtype) of every draw this run reads."""
@@ -110,10 +129,24 @@ class PlainRun(RowRun):
         """The matrix the layer multiplies by, before `_scale`."""
         if self.explicit is not None:
             return self.explicit[0][i]
-        return weight_basis(self.cfg, self.draws, i, self.specs[i][0], self.dt)
+        basis = weight_basis(self.cfg, self.draws, i, self.specs[i][0], self.dt)
+        if self.cfg.norm != "nf" or basis is None:
+            return basis
+        if self.standardized[i] is None:
+            self.standardized[i] = self._standardize(i, basis)
+        return self.standardized[i][0]
+
+    def _standardize(self, i: int, basis: np.ndarray) -> tuple[np.ndarray, NormCache]:
+        """Layer i's standardized weights: gamma 1 where the layer reads the data."""
+        return standardize(basis, self.specs[i][0].scale, self._gamma(i))
+
+    def _gamma(self, i: int) -> float:
+        return 1.0 if i == 0 else activation_gamma(self.cfg.activation, self.cfg.slope)
 
     def _scale(self, i: int) -> float:
-        return 1.0 if self.explicit is not None else self.specs[i][0].scale
+        if self.explicit is not None or self.cfg.norm == "nf":
+            return 1.0
+        return self.specs[i][0].scale
 
     def _bias(self, i: int) -> np.ndarray | float:
         if self.explicit is not None:
@@ -135,12 +168,17 @@ class PlainRun(RowRun):
         theory = predict_layers(cfg) if self.explicit is None else None
         layers = []
         for i, (w, _) in enumerate(self.specs):
+            target = w.std
             if self.explicit is not None:
                 measured = float(np.std(self.explicit[0][i], dtype=np.float64))
+            elif cfg.norm == "nf" and w.basis != ONES:  # what the layer multiplies by
+                standardized = self._weight_basis(i)
+                measured = float(np.std(standardized, dtype=np.float64))
+                target = abs(self._gamma(i)) / np.sqrt(w.fan_in) if w.scale else 0.0
             else:
                 key = weight_draw(cfg, i, w, self.dt)
                 measured = 0.0 if key is None else abs(w.scale) * self.draws.measured_std(*key)
-            layers.append(LayerResult(i + 1, w.fan_in, w.fan_out, measured, w.std,
+            layers.append(LayerResult(i + 1, w.fan_in, w.fan_out, measured, target,
                                       theory=theory[i] if theory else None))
         note = theory_note(cfg) if self.explicit is None else \
             self.note or "no prediction: the weights have been trained"
@@ -151,6 +189,7 @@ class PlainRun(RowRun):
     def _forward(self, result: RunResult) -> None:
         cfg, dt, act, buf = self.cfg, self.dt, self.act, self.buf
         h = input_batch(cfg, self.draws, dt)
+        self.outputs: list[np.ndarray] = []  # what each layer passes on
         for i, (w, _) in enumerate(self.specs):
             self.check()
             lay = result.layers[i]
@@ -165,21 +204,31 @@ class PlainRun(RowRun):
             bias = self._bias(i)
             if not isinstance(bias, float) or bias != 0.0:
                 np.add(z, bias if not isinstance(bias, float) else dt.type(bias), out=z)
+            if self.norm and self.norm_first:
+                z, self.caches[i] = normalize(self.norm, z)
             lay.preactivation, _ = self.summarize(z)
             a = buf.acts[i]
             act.forward(z, a, cfg.slope)
             if buf.derivs is not None:
                 act.derivative(z, a, buf.derivs[i], cfg.slope)
-            lay.activation, outside = self.summarize(a, act.saturation)
+            out = a
+            if self.norm and not self.norm_first:
+                out, self.caches[i] = normalize(self.norm, a)
+            if out is a:  # the summary counts the saturated units in the same pass
+                lay.activation, outside = self.summarize(a, act.saturation)
+            else:
+                lay.activation, _ = self.summarize(out)
+                outside = self.summarize(a, act.saturation)[1] if act.saturation else 0
             if act.saturation is not None:
                 lay.saturated_fraction = outside / a.size
             if act.can_die(cfg.slope) and lay.activation.finite:
                 lay.dead_fraction = float(np.count_nonzero(a.max(axis=0) <= 0)) / w.fan_out
-            lay.identical_units = w.fan_out > 1 and _all_columns_equal(a)
+            lay.identical_units = w.fan_out > 1 and _all_columns_equal(out)
             if not (lay.preactivation.finite and lay.activation.finite):
                 result.overflow_layer, result.overflow_pass = i + 1, "forward"
                 return
-            h = a
+            self.outputs.append(out)
+            h = out
 
     def _backward(self, result: RunResult) -> None:
         cfg, dt, act, buf = self.cfg, self.dt, self.act, self.buf
@@ -194,16 +243,22 @@ class PlainRun(RowRun):
             if not lay.gradient.finite:
                 result.overflow_layer, result.overflow_pass = i + 1, "backward"
                 return
+            if self.norm and not self.norm_first:
+                g = normalize_backward(g, self.caches[i])
             dz = buf.view(buf.dz, cfg.batch, w.fan_out)
             if buf.derivs is not None:
                 np.multiply(g, buf.derivs[i], out=dz)
             else:
                 act.derivative(None, buf.acts[i], dz, cfg.slope)
                 np.multiply(dz, g, out=dz)
-            h = x if i == 0 else buf.acts[i - 1]
+            if self.norm and self.norm_first:
+                dz = normalize_backward(dz, self.caches[i])
+            h = x if i == 0 else self.outputs[i - 1]
             dw = buf.view(buf.dw, w.fan_in, w.fan_out)
             np.matmul(h.T, dz, out=dw)
-            lay.weight_gradient, _ = self.summarize(dw)
+            raw = self.standardized[i]
+            lay.weight_gradient, _ = self.summarize(
+                dw if raw is None else normalize_backward(dw, raw[1]))
             if not lay.weight_gradient.finite:
                 result.overflow_layer, result.overflow_pass = i + 1, "backward"
                 return
@@ -226,6 +281,12 @@ def _all_columns_equal(a: np.ndarray) -> bool:
     if not np.all(a[0] == a[0, 0]):
         return False
     return bool(np.all(a == a[:, :1]))
+
+
+def _check(cfg: Config) -> None:
+    if cfg.norm != "none" and SCHEMES[cfg.scheme].data_init:
+        raise ConfigError(f"{cfg.scheme} tunes a stack without normalization: set norm to "
+                          "none or choose another scheme")
 
 
 def estimate(cfg: Config) -> Estimate:
@@ -260,6 +321,12 @@ def estimate(cfg: Config) -> Estimate:
         transient = weights * copies * item + max(transient, passes)
     activations = per_layer * cfg.batch * sum(widths) * item
     scratch = (4 * cfg.batch * widest + widest * widest) * item + 2 * 65536 * 8
+    if cfg.norm in ("batch", "layer", "rms"):  # each layer's xhat kept, two temporaries
+        activations += cfg.batch * sum(widths) * item
+        scratch += 2 * cfg.batch * widest * item + 2 * cfg.batch * 8 + 2 * widest * 8
+    elif cfg.norm == "nf":  # each layer's standardized weights and unit draw's xhat
+        draws += 2 * weights * item
+        transient = max(transient, largest * (8 + 2 * item))
     return Estimate(draws, activations, scratch, samples_bytes(cfg, fans), transient)
 
 
@@ -270,8 +337,11 @@ PLAIN = Arch(
     row_prefix="L",
     run=run,
     estimate=estimate,
-    shape=lambda cfg: f"depth {cfg.depth}",
+    shape=lambda cfg: ", ".join(filter(None, [
+        f"depth {cfg.depth}", describe(cfg.norm, cfg.norm_at, cfg.nf_alpha, False)])),
     theory=predict_layers,
+    check=lambda cfg: _check(cfg),
     trainable=True,
+    normalizes=True,
 )
 
