@@ -28,6 +28,13 @@ CASES = {
     "course demo (tanh, 10 x 500, batch 1000)": Config(scheme="xavier_normal"),
     "He ReLU, depth 100, width 1000, batch 1000": Config(
         scheme="he_normal", activation="relu", depth=100, width=(1000,), inputs=1000),
+    # the norms add elementwise work to the same matmuls
+    "batch norm before ReLU, 10 x 500, batch 1000": Config(
+        scheme="normal", activation="relu", norm="batch"),
+    "layer norm after tanh, 10 x 500, batch 1000": Config(
+        scheme="xavier_normal", norm="layer", norm_at="after"),
+    "nf (weight standardization), ReLU, 10 x 500, batch 1000": Config(
+        scheme="he_normal", activation="relu", norm="nf"),
 }
 
 

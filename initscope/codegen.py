@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 
 from initscope.sim.config import Config
+from initscope.sim.norm import EPS, activation_gamma
 from initscope.sim.schemes import SCHEMES, he_factor, random_walk_gain
 
 NAMING_NOTE = ("lecun_normal, xavier_normal and he_normal are untruncated normals, as PyTorch's "
@@ -192,8 +193,84 @@ def jax(cfg: Config, fan_in: int, fan_out: int) -> str:
     return "\n".join(lines)
 
 
+def _placement(cfg: Config) -> str:
+    """Where the norm goes, as a comment line."""
+    if cfg.arch == "residual":
+        return ("# x = x + F(norm(x))  (pre-norm)" if cfg.norm_at == "before"
+                else "# x = norm(x + F(x))  (post-norm)")
+    return ("# h = phi(norm(layer(h)))" if cfg.norm_at == "before"
+            else "# h = norm(phi(layer(h)))")
+
+
+def _nf_comment(cfg: Config) -> str:
+    gamma = _num(activation_gamma(cfg.activation, cfg.slope))
+    block = (f"; blocks x + {_num(cfg.nf_alpha)} F(x / beta), beta = sqrt(1 + k "
+             f"{_num(cfg.nf_alpha)}^2) before block k" if cfg.arch == "residual" else "")
+    return (f"# scaled weight standardization: gamma 1 here (this layer reads the data), "
+            f"gamma = {gamma} in every layer after {cfg.activation}{block}")
+
+
+PYTORCH_NORMS = {"batch": "nn.BatchNorm1d", "layer": "nn.LayerNorm", "rms": "nn.RMSNorm"}
+KERAS_NORMS = {"batch": "BatchNormalization", "layer": "LayerNormalization",
+               "rms": "RMSNormalization"}
+
+
+def _pytorch_norm(cfg: Config, width: int) -> list[str]:
+    if cfg.norm == "nf":
+        return ["", _nf_comment(cfg),
+                "class ScaledStandardization(nn.Module):",
+                "    def __init__(self, gamma):",
+                "        super().__init__()",
+                "        self.gamma = gamma",
+                "",
+                "    def forward(self, w):  # (fan_out, fan_in): one row per output unit",
+                "        mean = w.mean(dim=1, keepdim=True)",
+                "        std = w.std(dim=1, unbiased=False, keepdim=True)",
+                "        return self.gamma * (w - mean) / (std * math.sqrt(w.shape[1]))",
+                "",
+                "torch.nn.utils.parametrize.register_parametrization(",
+                "    layer, \"weight\", ScaledStandardization(1.0))"]
+    # scale 1 and shift 0: the modules' own init
+    return ["", _placement(cfg), f"norm = {PYTORCH_NORMS[cfg.norm]}({width}, eps={EPS:g})"]
+
+
+def _keras_norm(cfg: Config) -> list[str]:
+    if cfg.norm == "nf":
+        return ["", _nf_comment(cfg),
+                "def standardized(kernel, gamma=1.0):  # (fan_in, fan_out)",
+                "    mean = keras.ops.mean(kernel, axis=0, keepdims=True)",
+                "    std = keras.ops.std(kernel, axis=0, keepdims=True)",
+                "    return gamma * (kernel - mean) / (std * kernel.shape[0] ** 0.5)",
+                "",
+                "W_hat = standardized(layer.kernel)  # what the layer multiplies by"]
+    return ["", _placement(cfg),
+            f"norm = keras.layers.{KERAS_NORMS[cfg.norm]}(epsilon={EPS:g})"]
+
+
+def _jax_norm(cfg: Config) -> list[str]:
+    if cfg.norm == "nf":
+        return ["", _nf_comment(cfg),
+                "def standardized(W, gamma=1.0):  # (fan_in, fan_out)",
+                "    return gamma * (W - W.mean(0)) / (W.std(0) * W.shape[0] ** 0.5)",
+                "",
+                "W_hat = standardized(W)"]
+    body = {"batch": "(x - x.mean(0)) / jax.numpy.sqrt(x.var(0) + eps)",
+            "layer": "(x - x.mean(-1, keepdims=True)) / "
+                     "jax.numpy.sqrt(x.var(-1, keepdims=True) + eps)",
+            "rms": "x / jax.numpy.sqrt((x * x).mean(-1, keepdims=True) + eps)"}[cfg.norm]
+    return ["", _placement(cfg) + ", at init (scale 1, shift 0)",
+            f"def norm(x, eps={EPS:g}):", f"    return {body}"]
+
+
 def snippets(cfg: Config) -> dict[str, str]:
-    """Code for the config's first layer in every framework."""
+    """Code for the config's first layer in every framework, with its norm."""
     fan_in, fan_out = cfg.fans()[0]
-    return {name: fn(cfg, fan_in, fan_out)
-            for name, fn in (("pytorch", pytorch), ("keras", keras), ("jax", jax))}
+    out = {name: fn(cfg, fan_in, fan_out)
+           for name, fn in (("pytorch", pytorch), ("keras", keras), ("jax", jax))}
+    if cfg.norm == "none" or out["pytorch"].startswith("#"):
+        return out
+    width = fan_out if cfg.arch != "residual" or cfg.norm_at == "after" else fan_in
+    out["pytorch"] += "\n" + "\n".join(_pytorch_norm(cfg, width))
+    out["keras"] += "\n" + "\n".join(_keras_norm(cfg))
+    out["jax"] += "\n" + "\n".join(_jax_norm(cfg))
+    return out

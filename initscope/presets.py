@@ -15,7 +15,7 @@ from initscope.sim.config import Config
 # training settings (a preset's lesson must not depend on what came before)
 _RESET = dict(std=0.01, gain=1.0, bias="auto", bias_value=0.01, mode="fan_in", arch="plain",
               init_steps=-1, task="teacher", optimizer="sgd", lr=0.01, momentum=0.0,
-              batch_size=0, steps=100)
+              batch_size=0, steps=100, norm="none", norm_at="before", nf_alpha=0.2)
 # (a preset may also set any other field). Learning rates: the largest of 0.01, 0.003,
 # 0.001 at which 500 SGD steps on the teacher task do not diverge on the course
 # shapes (10 x 500, batch 1000); only He ReLU and constant init need less than 0.01.
@@ -69,6 +69,31 @@ PRESETS: list[Preset] = [
     Preset("", "res_zero_last", "residual: zero last layer",
            "the branch's last layer starts at 0: the variance stays the input's",
            dict(arch="residual", branch="zero_last", scheme="he_normal", activation="relu")),
+    Preset("", "bn_hides_init", "batch norm hides a tiny init",
+           "N(0, 0.01^2) ReLU with batch norm: the forward pass looks healthy, but the "
+           "gradient grows by pi/(pi-1) in variance at every layer down",
+           dict(scheme="normal", std=0.01, activation="relu", norm="batch")),
+    Preset("", "ln_relu", "layer norm, ReLU",
+           "layer norm before ReLU: the forward pass as healthy, and the gradient holds",
+           dict(scheme="normal", std=0.01, activation="relu", norm="layer")),
+    Preset("", "pre_norm", "residual: pre-norm",
+           "x + F(LN(x)) with He blocks: each block adds the same variance, so the "
+           "stream's variance grows linearly with depth",
+           dict(arch="residual", branch="plain", scheme="he_normal", activation="relu",
+                norm="layer", norm_at="before")),
+    Preset("", "post_norm", "residual: post-norm",
+           "LN(x + F(x)): the stream is reset to unit variance after every block",
+           dict(arch="residual", branch="plain", scheme="he_normal", activation="relu",
+                norm="layer", norm_at="after")),
+    Preset("", "bn_resnet", "residual: batch-norm ResNet",
+           "x + F(BN(x)): the batch-normalized ResNet that NF-ResNets set out to match",
+           dict(arch="residual", branch="plain", scheme="he_normal", activation="relu",
+                norm="batch", norm_at="before")),
+    Preset("", "nf_resnet", "residual: NF-ResNet",
+           "x + alpha F(x / beta) with scaled weight standardization: the variance grows "
+           "by alpha^2 = 0.04 per block, as in a batch-normalized ResNet, without a norm",
+           dict(arch="residual", branch="plain", scheme="he_normal", activation="relu",
+                norm="nf", nf_alpha=0.2)),
     Preset("", "rnn_orthogonal", "RNN: orthogonal",
            "orthogonal W keeps the hidden norm: only tanh contracts it, the same every draw",
            dict(arch="rnn", scheme="orthogonal", activation="tanh", width=(128,), inputs=128,

@@ -189,3 +189,73 @@ def test_keras_snippets_run(monkeypatch):
         w = np.asarray(scope["layer"].kernel, dtype=np.float64)
         assert w.shape == (FI, FO)
         _check_draw(cfg, w)
+
+
+NORMED = [Config(norm=norm, norm_at=at, arch=arch, scheme="he_normal", activation="relu",
+                 inputs=FI if arch == "plain" else FO, width=(FO,), depth=2)
+          for norm in ("batch", "layer", "rms") for at in ("before", "after")
+          for arch in ("plain", "residual")]
+
+
+def _batch(width: int) -> np.ndarray:
+    return np.random.default_rng(9).normal(1.0, 2.0, (64, width))
+
+
+def _initscope_norm(cfg: Config, x: np.ndarray) -> np.ndarray:
+    from initscope.sim.norm import normalize
+
+    return normalize(cfg.norm, x)[0]
+
+
+@pytest.mark.parametrize("cfg", NORMED, ids=lambda c: f"{c.arch}-{c.norm}-{c.norm_at}")
+def test_pytorch_norm_snippets_normalize_as_initscope(cfg):
+    torch = pytest.importorskip("torch")
+    scope = {}
+    exec(snippets(cfg)["pytorch"], scope)  # noqa: S102 - our own generated code
+    norm = scope["norm"]
+    x = _batch(FO)
+    with torch.no_grad():  # training mode: batch statistics, as at the first step
+        y = norm(torch.tensor(x, dtype=torch.float32)).double().numpy()
+    np.testing.assert_allclose(y, _initscope_norm(cfg, x), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("cfg", NORMED, ids=lambda c: f"{c.arch}-{c.norm}-{c.norm_at}")
+def test_keras_and_jax_norm_snippets_normalize_as_initscope(cfg, monkeypatch):
+    pytest.importorskip("jax")
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    pytest.importorskip("keras")
+    x = _batch(FO)
+    scope = {}
+    exec(snippets(cfg)["keras"], scope)  # noqa: S102 - our own generated code
+    y = np.asarray(scope["norm"](x.astype(np.float32), training=True), dtype=np.float64)
+    np.testing.assert_allclose(y, _initscope_norm(cfg, x), rtol=1e-4, atol=1e-4)
+    scope = {}
+    exec(snippets(cfg)["jax"], scope)  # noqa: S102 - our own generated code
+    y = np.asarray(scope["norm"](x.astype(np.float32)), dtype=np.float64)
+    np.testing.assert_allclose(y, _initscope_norm(cfg, x), rtol=1e-4, atol=1e-4)
+
+
+def _standardized_columns(w: np.ndarray) -> None:
+    """(fan_in, fan_out) weights standardized with gamma 1, as initscope's first layer."""
+    np.testing.assert_allclose(w.sum(axis=0), 0, atol=1e-4)
+    np.testing.assert_allclose(np.sum(w ** 2, axis=0), 1, rtol=1e-4)
+
+
+def test_weight_standardization_snippets_run_in_their_frameworks(monkeypatch):
+    cfg = Config(norm="nf", scheme="he_normal", activation="relu", inputs=FI, width=(FO,))
+    code = snippets(cfg)
+    assert "gamma = 1.71286 in every layer after relu" in code["pytorch"]
+    torch = pytest.importorskip("torch")
+    scope = {}
+    exec(code["pytorch"], scope)  # noqa: S102 - our own generated code
+    _standardized_columns(scope["layer"].weight.detach().double().numpy().T)
+    pytest.importorskip("jax")
+    scope = {}
+    exec(code["jax"], scope)  # noqa: S102 - our own generated code
+    _standardized_columns(np.asarray(scope["W_hat"], dtype=np.float64))
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    pytest.importorskip("keras")
+    scope = {}
+    exec(code["keras"], scope)  # noqa: S102 - our own generated code
+    _standardized_columns(np.asarray(scope["W_hat"], dtype=np.float64))
+    del torch

@@ -7,7 +7,8 @@ from initscope.sim import Simulator
 from initscope.tui.app import InitScopeApp
 from tests.tui.helpers import core_rows, main, pane, screen_rows, settle
 
-EXPECTED = {"course_tour", "symmetry", "he_vs_xavier", "residual", "rnn", "check_the_notes"}
+EXPECTED = {"course_tour", "symmetry", "he_vs_xavier", "residual", "rnn", "check_the_notes",
+            "normalization"}
 
 
 def test_every_builtin_scene_loads_and_runs():
@@ -39,6 +40,25 @@ def test_check_the_notes_shows_variance_two():
             assert abs(got - notes) > 3 * abs(got - 2.0)
     for lay in Simulator().run(wide.config).layers:
         assert lay.preactivation.std ** 2 == pytest.approx(2.0, rel=0.2)
+
+
+def test_the_normalization_scene_shows_what_its_captions_say():
+    import math
+
+    steps = [Simulator().run(step.config).layers for step in load_scene("normalization").steps]
+    tiny, batch_norm, _, layer_norm, he_blocks, pre, post, nf = steps
+    assert tiny[-1].activation.std < 1e-8  # gone by layer 10
+    assert tiny[1].activation.std / tiny[0].activation.std == pytest.approx(0.113, rel=0.05)
+    assert all(lay.preactivation.std == pytest.approx(1, abs=0.01) for lay in batch_norm)
+    g = [lay.gradient.std ** 2 for lay in batch_norm]
+    assert (g[0] / g[-1]) ** (1 / 9) == pytest.approx(math.pi / (math.pi - 1), rel=0.05)
+    g = [lay.gradient.std ** 2 for lay in layer_norm]
+    assert (g[0] / g[-1]) ** (1 / 9) == pytest.approx(1.0, abs=0.05)
+    assert he_blocks[3].activation.std ** 2 == pytest.approx(3 ** 4, rel=0.2)
+    assert [round(lay.activation.std ** 2) for lay in pre[:5]] == [3, 5, 7, 9, 11]
+    assert all(lay.activation.std == pytest.approx(1, abs=1e-3) for lay in post)
+    assert all(lay.activation.std ** 2 == pytest.approx(1 + k * 0.04, rel=0.05)
+               for k, lay in enumerate(nf, start=1))
 
 
 # the line of the bad value, not of its step's header

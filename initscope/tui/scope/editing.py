@@ -69,6 +69,8 @@ class ScopeScreen(Screen):
         _step("gain", -1, "G", "Gain -"),
         _step("gain", 1, "g", "Gain +"),
         _step("bias", 1, "b", "Bias", show=True),
+        _step("norm", 1, "N", "Norm"),
+        _step("norm_at", 1, "P", "Norm place"),
         Binding("r", "new_seed", "New seed", id="action-seed", show=True,
                 tooltip="draw new random weights and inputs"),
         Binding("v", "cycle_view(1)", "View", id="action-view", show=True,

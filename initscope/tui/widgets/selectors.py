@@ -29,6 +29,8 @@ from initscope.sim.config import (
     DTYPES,
     FAN_MODES,
     INPUT_DISTS,
+    NORM_PLACES,
+    NORMS,
     OPTIMIZERS,
     RNN_INPUTS,
     TASKS,
@@ -85,6 +87,11 @@ FIELDS: list[Field] = [
     Field("activation", "Activation", choices=tuple(ACTIVATIONS)),
     Field("slope", "  slope", ladder=(0.0, 0.01, 0.1, 0.2, 0.3, 0.5),
           visible=lambda c: c.activation == "leaky_relu"),
+    Field("norm", "Norm", choices=NORMS, visible=lambda c: ARCHS[c.arch].normalizes),
+    Field("norm_at", "  at", choices=NORM_PLACES,
+          visible=lambda c: ARCHS[c.arch].normalizes and c.norm in ("batch", "layer", "rms")),
+    Field("nf_alpha", "  alpha", ladder=(0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0),
+          visible=lambda c: c.arch == "residual" and c.norm == "nf"),
     Field("depth", "Depth", integer=True, visible=_arch("plain", "residual"),
           ladder=(1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 500, 1000)),
     Field("width", "Width", integer=True,
@@ -134,6 +141,8 @@ def show_value(cfg: Config, name: str) -> str:
         return "auto"
     if name == "batch_size" and cfg.batch_size == 0:
         return "full"
+    if name == "norm_at" and cfg.arch == "residual":  # pre-norm x + F(N x), post N(x + F x)
+        return "pre" if cfg.norm_at == "before" else "post"
     value = current(cfg, name)
     if name == "gain" and abs(value - 5 / 3) < 1e-12:
         return "5/3"
