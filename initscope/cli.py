@@ -279,6 +279,23 @@ def report(
 
 @app.command()
 @with_config
+def spp(
+    format: TableFormat = "table",
+    *,
+    config: Config,
+) -> None:
+    """The signal propagation plot of a residual network (Brock, De, Smith 2021): per
+    block, the average squared channel mean and channel variance of the stream, and the
+    residual branch's channel variance before it joins the skip."""
+    from initscope.report import render_spp
+
+    if config.arch != "residual":
+        raise refused(ConfigError("spp measures residual blocks: add --arch residual"))
+    typer.echo(render_spp(_run_or_fail(config), format), nl=False)
+
+
+@app.command()
+@with_config
 def train(
     format: TableFormat = "table",
     *,

@@ -8,6 +8,7 @@ on, so an unchanged plot is never drawn twice.
 
 from __future__ import annotations
 
+import math
 import re
 from functools import lru_cache
 
@@ -58,4 +59,40 @@ def histogram_text(counts: tuple[int, ...], edges: tuple[float, ...], width: int
     plain = "\n".join(lines[:-1] + [_tick_labels(edges, width)])
     text = Text(plain, style=axis, no_wrap=True, overflow="crop")
     text.highlight_regex(r"█+", style=bar)
+    return text
+
+
+@lru_cache(maxsize=32)
+def log_lines_text(series: tuple[tuple[str, tuple[float, ...]], ...], width: int, height: int,
+                   colors: tuple[str, ...], axis: str) -> Text:
+    """Lines of positive values against rows 1, 2, ... on a log10 y-axis, one marker
+    character per series (the series' name's first letter, not 1, e or a digit:
+    readable without colour). Values at or below 0 are left out of their line."""
+    if width < MIN_WIDTH or height < MIN_HEIGHT:
+        return Text("", style=axis)
+    fig = _figure_class()
+    fig.plot_size(width, height)
+    fig.theme("clear")
+    logs = []
+    for name, values in series:
+        points = [(i + 1, math.log10(v)) for i, v in enumerate(values) if v > 0]
+        if points:
+            fig.plot([p[0] for p in points], [p[1] for p in points], marker=name[0])
+            logs += [p[1] for p in points]
+    if not logs:
+        return Text("no positive values to draw on a log scale", style=axis)
+    low, high = math.floor(min(logs)), math.ceil(max(logs))
+    if high == low:
+        high += 1
+    step = max(1, (high - low) // max(1, (height - 2) // 2))
+    ticks = list(range(low, high + 1, step))
+    fig.ylim(low, high)
+    fig.yticks(ticks, [f"1e{t}" for t in ticks])
+    rows = max(len(v) for _, v in series)
+    fig.xlim(0.5, rows + 0.5)
+    fig.xticks([1, rows], [str(1), str(rows)])
+    plain = _ANSI.sub("", fig.build()).rstrip("\n")
+    text = Text(plain, style=axis, no_wrap=True, overflow="crop")
+    for (name, _), color in zip(series, colors):  # tick labels hold only 1, e, -, digits
+        text.highlight_regex(f"{re.escape(name[0])}+", style=color)
     return text

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from initscope.sim.arch import ARCHS
-from initscope.sim.result import QUANTITIES, RunResult
+from initscope.sim.result import QUANTITIES, RunResult, finite_or_none
 from initscope.sim.stats import DEFAULT_BINS
 from initscope.sim.threads import blas_threads
 from initscope.sim.training import HEAT_EDGES
@@ -112,6 +112,53 @@ def render_report(result: RunResult, format: str, bins: int = DEFAULT_BINS,
     if format == "json":
         return render_json(result, bins, shared)
     return {"table": render_table, "csv": render_csv}[format](result)
+
+
+# ---- signal propagation plot ---------------------------------------------------------
+
+SPP_COLUMNS = (("block", "block"), ("sq mean", "squared_mean"), ("theory", "sq_theory"),
+               ("variance", "variance"), ("theory", "var_theory"),
+               ("branch var", "branch_variance"), ("theory", "branch_theory"))
+
+
+def spp_rows(result: RunResult) -> list[dict]:
+    """One dict per block: the three measured averages and their predictions (None
+    where the recursion predicts only their sum)."""
+    out = []
+    for row in result.spp or []:
+        predicted = row.predicted or (None, None, None)
+        out.append({"block": row.block, "squared_mean": row.squared_mean,
+                    "sq_theory": predicted[0], "variance": row.variance,
+                    "var_theory": predicted[1], "branch_variance": row.branch_variance,
+                    "branch_theory": predicted[2]})
+    return out
+
+
+def render_spp(result: RunResult, format: str) -> str:
+    """The signal propagation plot's numbers as a table, CSV or JSON."""
+    rows_ = spp_rows(result)
+    if format == "json":
+        data = {"config": result.config.to_dict(), "spp": result.spp_dicts(),
+                "warnings": list(result.warnings)}
+        return json.dumps(finite_or_none(data), indent=1, allow_nan=False) + "\n"
+    if format == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow([key for _, key in SPP_COLUMNS])
+        for r in rows_:
+            writer.writerow(["" if r[k] is None else repr(r[k]) if isinstance(r[k], float)
+                             else r[k] for _, k in SPP_COLUMNS])
+        return out.getvalue()
+    header = [h for h, _ in SPP_COLUMNS]
+    body = [[str(r["block"])] + [fmt(r[k]) for _, k in SPP_COLUMNS[1:]] for r in rows_]
+    widths = [max(len(x) for x in col) for col in zip(header, *body)]
+    c = result.config
+    title = (f"signal propagation: {c.scheme} / {c.activation}, {ARCHS[c.arch].shape(c)}, "
+             f"width {c.width[0]}, batch {c.batch}, seed {c.seed}")
+    note = ("averages over units of each unit's batch mean squared and batch variance; "
+            "branch: F before alpha")
+    lines = ["  ".join(x.rjust(w) for x, w in zip(line, widths)) for line in [header] + body]
+    return "\n".join([title, note] + lines + [f"warning: {w}" for w in result.warnings]) + "\n"
 
 
 # ---- training ------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """What the right side of the app can show: names shared by the app, scenes and tests."""
 
-VIEWS = ("activation", "preactivation", "gradient", "weight_gradient", "phase", "spectrum")
+VIEWS = ("activation", "preactivation", "gradient", "weight_gradient", "phase", "spectrum",
+         "spp")
 VIEW_TITLES = {
     "activation": "Activations",
     "preactivation": "Pre-activations",
@@ -8,4 +9,5 @@ VIEW_TITLES = {
     "weight_gradient": "Weight gradients",
     "phase": "Phase diagram",
     "spectrum": "Jacobian spectrum",
+    "spp": "Signal propagation",
 }

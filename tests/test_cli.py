@@ -183,3 +183,25 @@ def test_report_rnn_and_residual_and_spectrum(capsys):
 def test_compare_option_refuses_bad_sides(capsys):
     code, _, err = call(capsys, "--compare", "scheme=he_normal", "depth=0")
     assert code == 2 and "depth must be between" in err and len(err.strip().splitlines()) == 1
+
+
+def test_spp_gives_the_runs_own_numbers_in_every_format(capsys):
+    args = ["--arch", "residual", "--norm", "nf", "--activation", "relu", "--scheme",
+            "he_normal", "--depth", "4", "--width", "64", "--batch", "128"]
+    cfg = Config(arch="residual", norm="nf", activation="relu", scheme="he_normal", depth=4,
+                 width=(64,), batch=128)
+    expected = Simulator().run(cfg).spp
+    code, out, _ = call(capsys, "spp", "--format", "json", *args)
+    data = json.loads(out)
+    assert code == 0 and [r["block"] for r in data["spp"]] == [1, 2, 3, 4]
+    for got, want in zip(data["spp"], expected):
+        assert got["variance"] == want.variance and got["squared_mean"] == want.squared_mean
+        assert got["theory"]["variance"] == pytest.approx(want.predicted[1])
+    code, out, _ = call(capsys, "spp", "--format", "csv", *args)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and float(rows[3]["branch_variance"]) == expected[3].branch_variance
+    code, out, _ = call(capsys, "spp", *args)
+    assert code == 0 and out.splitlines()[2].split()[:4] == ["block", "sq", "mean", "theory"]
+    assert len(out.splitlines()) == 3 + 4
+    code, _, err = call(capsys, "spp", *TINY)
+    assert code == 2 and "spp measures residual blocks: add --arch residual" in err

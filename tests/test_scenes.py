@@ -1,5 +1,6 @@
 """Scenes: every built-in loads; broken files name the line; keys step through them."""
 
+import numpy as np
 import pytest
 
 from initscope.scenes import SceneError, builtin_scenes, load_scene, parse_scene
@@ -46,7 +47,7 @@ def test_the_normalization_scene_shows_what_its_captions_say():
     import math
 
     steps = [Simulator().run(step.config).layers for step in load_scene("normalization").steps]
-    tiny, batch_norm, _, layer_norm, he_blocks, pre, post, nf = steps
+    tiny, batch_norm, _, layer_norm, he_blocks, pre, post, bn_resnet, nf = steps
     assert tiny[-1].activation.std < 1e-8  # gone by layer 10
     assert tiny[1].activation.std / tiny[0].activation.std == pytest.approx(0.113, rel=0.05)
     assert all(lay.preactivation.std == pytest.approx(1, abs=0.01) for lay in batch_norm)
@@ -59,6 +60,9 @@ def test_the_normalization_scene_shows_what_its_captions_say():
     assert all(lay.activation.std == pytest.approx(1, abs=1e-3) for lay in post)
     assert all(lay.activation.std ** 2 == pytest.approx(1 + k * 0.04, rel=0.05)
                for k, lay in enumerate(nf, start=1))
+    spp = Simulator().run(load_scene("normalization").steps[7].config).spp
+    # linear: each block adds 2 (1 - 1/pi) = 1.36 to the channel variance
+    assert all(1.2 < step < 1.55 for step in np.diff([row.variance for row in spp]))
 
 
 # the line of the bad value, not of its step's header

@@ -61,6 +61,26 @@ class LayerResult:
         return out
 
 
+@dataclass(frozen=True)
+class SignalPropagation:
+    """One block of a signal propagation plot (Brock, De, Smith 2021), measured over
+    the batch and averaged over units (channels): the stream after the block, and the
+    branch F before it joins the skip (before alpha). `predicted` holds the same three
+    from the variance recursion, or None where it does not apply."""
+
+    block: int
+    squared_mean: float  # mean_c (mean_N x_c)^2
+    variance: float  # mean_c var_N x_c
+    branch_variance: float  # mean_c var_N F_c
+    predicted: tuple[float, float, float] | None = None
+
+    def to_dict(self) -> dict:
+        names = ("squared_mean", "variance", "branch_variance")
+        out = {"block": self.block, **{n: getattr(self, n) for n in names}}
+        out["theory"] = dict(zip(names, self.predicted)) if self.predicted else None
+        return out
+
+
 @dataclass
 class RunResult:
     """One run of one config. `phase` is FORWARD while only the forward half is in."""
@@ -78,6 +98,10 @@ class RunResult:
     init_iterations: int = 0  # how many iterations the whole data-dependent init takes
     hidden_norm: list[float | None] | None = None  # rnn: batch-mean |h_t| per step
     gradient_norm: list[float | None] | None = None  # rnn: batch-mean |dL/dh_t| per step
+    spp: list[SignalPropagation] | None = None  # residual: the signal propagation plot
+
+    def spp_dicts(self) -> list[dict] | None:
+        return None if self.spp is None else [row.to_dict() for row in self.spp]
 
     def snapshot(self) -> RunResult:
         """A copy that later changes to this result (the backward pass) do not touch."""
@@ -110,6 +134,8 @@ class RunResult:
             out["steps"] = [{"step": t + 1, "hidden_norm": h, "gradient_norm": g}
                             for t, (h, g) in enumerate(zip(self.hidden_norm,
                                                            self.gradient_norm))]
+        if self.spp is not None:
+            out["spp"] = self.spp_dicts()
         out["warnings"] = list(self.warnings)
         return finite_or_none(out)
 

@@ -20,9 +20,9 @@ from initscope.sim.config import Config
 from initscope.sim.draws import DrawCache
 from initscope.sim.result import COMPLETE, RunResult
 
-DIAGRAM_VIEWS = ("phase", "spectrum")  # one picture in place of the histogram grid
+DIAGRAM_VIEWS = ("phase", "spectrum", "spp")  # one picture in place of the histogram grid
 # the same before and after the backward pass
-FORWARD_VIEWS = ("activation", "preactivation", "phase", "spectrum")
+FORWARD_VIEWS = ("activation", "preactivation", "phase", "spectrum", "spp")
 
 
 @dataclass
@@ -232,6 +232,41 @@ def spectrum_content(request: PlotRequest) -> Content:
     return Content.from_rich_text(text)
 
 
+SPP_SERIES = (("variance", "variance"), ("mean^2", "squared_mean"),
+              ("branch var", "branch_variance"))
+
+
+def spp_content(request: PlotRequest) -> Content:
+    """The signal propagation plot: per block, the stream's average channel variance
+    (v) and squared channel mean (m), and the branch's variance before the add (b)."""
+    from initscope.plots import log_lines_text
+
+    bar, axis = request.colors
+    result = request.result
+    if not result.spp:
+        return Content.from_rich_text(Text(
+            "the signal propagation plot measures residual blocks: set Network to "
+            "residual", style=axis))
+    rows = result.spp
+    series = tuple((name, tuple(getattr(r, key) for r in rows)) for name, key in SPP_SERIES)
+    last = rows[-1]
+    phrases = [f"v variance {fmt(rows[0].variance, 3)}→{fmt(last.variance, 3)}",
+               f"m mean² {fmt(rows[0].squared_mean, 3)}→{fmt(last.squared_mean, 3)}",
+               f"b branch var {fmt(rows[0].branch_variance, 3)}→"
+               f"{fmt(last.branch_variance, 3)}"]
+    predicted = last.predicted
+    phrases.append(f"theory at B{last.block}: v {fmt(predicted[1], 3)}, m "
+                   f"{fmt(predicted[0], 3)}, b {fmt(predicted[2], 3)}" if predicted else
+                   "theory: the sum v + m only (see the table's act std)")
+    tail = fit_phrases(phrases, request.width)
+    plot = log_lines_text(series, max(20, request.width), max(6, request.height - len(tail)),
+                          (bar, "yellow", "magenta"), axis)
+    text = Text("", no_wrap=True, overflow="crop")
+    text.append_text(plot)
+    text.append("\n" + "\n".join(tail), style=axis)
+    return Content.from_rich_text(text)
+
+
 def fit_phrases(phrases: list[str], width: int, sep: str = " · ") -> list[str]:
     """`phrases` joined by `sep` into lines of at most `width` cells, breaking only
     between phrases (a phrase longer than the width gets a line of its own)."""
@@ -264,6 +299,8 @@ def plot_texts(request: PlotRequest, cancelled=lambda: False) -> list[Content]:
         return [phase_content(request, cancelled)]
     if request.view == "spectrum":
         return [spectrum_content(request)]
+    if request.view == "spp":
+        return [spp_content(request)]
     out = []
     bar, axis = request.colors
     hists = request.result.histograms(request.view, request.bins, request.shared)

@@ -315,3 +315,52 @@ def test_the_memory_estimate_covers_a_normalized_run(arch, norm, at):
                  norm_at=at, activation="relu", scheme="he_normal")
     peak = peak_bytes(lambda: Simulator().run(cfg))
     assert peak <= estimate(cfg).total <= 1.7 * peak + 8 * 2**20
+
+
+# ---- the signal propagation plot
+
+
+def test_spp_rows_are_the_streams_channel_averages():
+    cfg = Config(arch="residual", depth=3, width=(6,), inputs=6, batch=8, activation="tanh",
+                 scheme="xavier_normal", bias="normal", bias_value=0.1, norm="layer",
+                 dtype="float64")
+    result = Simulator().run(cfg)
+    draws, dt = DrawCache(), np.dtype("float64")
+    outs = _residual_forward(cfg, draws, np.asarray(input_batch(cfg, draws, dt, features=6)))
+    before = [np.asarray(input_batch(cfg, draws, dt, features=6))] + outs[:-1]
+    for row, x, x_in in zip(result.spp, outs, before):
+        assert row.squared_mean == pytest.approx(np.mean(x.mean(axis=0) ** 2), rel=1e-12)
+        assert row.variance == pytest.approx(np.mean(x.var(axis=0)), rel=1e-12)
+        branch = x - x_in  # alpha 1, pre-norm: the stream only adds F
+        assert row.branch_variance == pytest.approx(np.mean(branch.var(axis=0)), rel=1e-9)
+
+
+@pytest.mark.parametrize("norm,at", [("batch", "before"), ("batch", "after"), ("nf", "before")])
+def test_spp_follows_its_prediction_where_the_split_is_exact(norm, at):
+    cfg = Config(arch="residual", depth=12, width=(1000,), inputs=1000, batch=500,
+                 activation="relu", scheme="he_normal", bias="zeros", norm=norm, norm_at=at)
+    for row in Simulator().run(cfg).spp:
+        m, v, b = row.predicted
+        assert row.variance == pytest.approx(v, rel=0.05)
+        assert row.branch_variance == pytest.approx(b, rel=0.05)
+        # the squared mean averages the squares of 1000 random per-unit offsets, whose
+        # relative spread is sqrt(2 / 1000) = 4.5%: 4 of those
+        assert row.squared_mean == pytest.approx(m, rel=4 * math.sqrt(2 / 1000), abs=1e-6)
+
+
+def test_nf_resnet_spp_matches_the_batch_norm_resnets_variance():
+    # Brock et al.: the NF-ResNet's stream grows as a batch-normalized ResNet's does,
+    # linearly, with no norm; plain He blocks grow geometrically
+    base = Config(arch="residual", depth=10, width=(500,), inputs=500, batch=500,
+                  activation="relu", scheme="he_normal", bias="zeros")
+    nf = [r.variance for r in Simulator().run(base.replace(norm="nf", nf_alpha=0.2)).spp]
+    plain = [r.variance for r in Simulator().run(base).spp]
+    assert list(np.diff(nf)) == pytest.approx([0.04] * 9, abs=0.01)
+    assert plain[-1] / plain[-2] > 2
+
+
+def test_spp_prediction_stops_where_only_the_sum_is_known():
+    cfg = Config(arch="residual", depth=4, width=(64,), inputs=64, batch=64,
+                 activation="relu", scheme="he_normal", bias="zeros")
+    predicted = [row.predicted for row in Simulator().run(cfg).spp]
+    assert predicted[0] is not None and predicted[1:] == [None, None, None]

@@ -365,6 +365,31 @@ async def test_spectrum_view():
         assert "singular values" in str(app.query_one(".diagram").render())
 
 
+async def test_spp_view_follows_the_keys():
+    from initscope.report import fmt
+
+    app = InitScopeApp(SMALL.replace(arch="residual", norm="nf", activation="relu",
+                                     scheme="he_normal"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("V")  # the last view: the signal propagation plot
+        await settle(app, pilot)
+        assert pane(app).view == "spp"
+        last = pane(app).shown.result.spp[-1]
+        shown = str(app.query_one(".diagram").render())
+        assert f"→{fmt(last.variance, 3)}" in shown and "theory at B6" in shown
+        await pilot.press("N")  # nf -> none: plain He blocks, only the sum predicted
+        await settle(app, pilot)
+        assert pane(app).config.norm == "none"
+        assert "theory: the sum v + m only" in str(app.query_one(".diagram").render())
+    app = InitScopeApp(SMALL)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        main(app).set_view("spp")
+        await settle(app, pilot)
+        assert "measures residual blocks" in str(app.query_one(".diagram").render())
+
+
 async def test_code_dialog_and_share_string():
     from initscope.sim.share import decode
     from initscope.tui.screens import CodeScreen

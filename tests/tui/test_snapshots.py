@@ -36,7 +36,8 @@ def test_he_relu_gradients_layout(snap_compare):
 
 # ---- 80x24, the usual size of an SSH session: every view, compare, training
 
-VIEWS_80 = ["activation", "preactivation", "gradient", "weight_gradient", "phase", "spectrum"]
+VIEWS_80 = ["activation", "preactivation", "gradient", "weight_gradient", "phase", "spectrum",
+            "spp"]
 
 
 @pytest.mark.parametrize("view", VIEWS_80)
@@ -49,6 +50,9 @@ def test_every_view_at_80x24(snap_compare, view):
     # float64: float32 sums over the batch can differ in the last bit between runs
     # (BLAS threads), which moves a tick label by a cell
     cfg = dict(width=(64,), inputs=64, batch=256) if view == "spectrum" else {}
+    if view == "spp":  # the signal propagation plot of an NF-ResNet
+        cfg = dict(arch="residual", norm="nf", activation="relu", scheme="he_normal",
+                   width=(64,), inputs=64, batch=256)
     assert snap_compare(_app(dtype="float64", **cfg), terminal_size=(80, 24),
                         run_before=show)
 

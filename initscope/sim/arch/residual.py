@@ -43,7 +43,7 @@ from initscope.sim.norm import (
     normalize_backward,
     standardize,
 )
-from initscope.sim.result import LayerResult, RunResult
+from initscope.sim.result import LayerResult, RunResult, SignalPropagation
 from initscope.sim.schemes import NORMAL, SCHEMES, BiasSpec, WeightSpec, bias_spec
 from initscope.sim.theory import LayerTheory, theory_applies
 
@@ -73,9 +73,26 @@ def beta(cfg: Config, k: int, alpha: float) -> float:
 
 
 def theory(cfg: Config) -> list[LayerTheory] | None:
+    predicted = _recursion(cfg)
+    return None if predicted is None else predicted[0]
+
+
+def spp_theory(cfg: Config) -> list[tuple[float, float, float] | None] | None:
+    """Per block: the predicted squared channel mean m, channel variance v, and the
+    branch's channel variance (before alpha); None from the first block whose branch
+    input carries a per-unit constant (a random bias, or a mean left by an earlier
+    branch without batch norm), where only their sum, the stream's second moment, is
+    predicted."""
+    predicted = _recursion(cfg)
+    return None if predicted is None else predicted[1]
+
+
+def _recursion(cfg: Config) -> tuple[list[LayerTheory], list[tuple]] | None:
     """The recursion block by block. The stream's second moment q = v + m splits into
     v, its variance over the batch, and m, what each unit carries on every sample (a
-    bias, or phi's mean through W2): batch norm sees and removes only v."""
+    bias, or phi's mean through W2): batch norm sees and removes only v. In a signal
+    propagation plot v is the average channel variance and m the average squared
+    channel mean."""
     if not theory_applies(cfg) and cfg.branch not in ("zero_last", "fixup", "rezero"):
         return None
     first, last, alpha = specs(cfg)
@@ -84,13 +101,16 @@ def theory(cfg: Config) -> list[LayerTheory] | None:
     pre, post = normed and cfg.norm_at == "before", normed and cfg.norm_at == "after"
     gamma2 = activation_gamma(cfg.activation, cfg.slope) ** 2
     b = _bias_spec(cfg)
-    v, m, rows = 1.0, 0.0, []  # both input distributions: zero mean, unit variance
+    v, m, rows, spp = 1.0, 0.0, [], []  # both input distributions: zero mean, unit variance
     for k, (w1, w2) in enumerate(zip(first, last)):
         var1, var2 = w1.var, w2.var
         if norm == "nf":  # standardized: fan_in Var(W) = gamma^2, or 0 for zero weights
             var1 = 1.0 / width if w1.scale else 0.0
             var2 = gamma2 / width if w2.scale else 0.0
         q = v + m
+        # the split of phi's moments into per-unit constant and batch-varying parts is
+        # exact only when z has no per-unit constant (else it needs a double integral)
+        split = b.var == 0 and (m == 0 or (pre and norm == "batch"))
         seen = v if norm == "batch" else q  # what the norm divides by (squared)
         q_u = seen / (seen + EPS) if pre else q / beta(cfg, k, alpha) ** 2 \
             if norm == "nf" else q
@@ -108,6 +128,13 @@ def theory(cfg: Config) -> list[LayerTheory] | None:
         else:
             v, m = v_sum, m_sum
         rows.append((z_var, q_u, seen, summed, v + m, mom, var1, var2, k))
+        # as measured on a batch of n: E[(batch mean)^2] = m + v / n, E[biased var] = v (1 - 1/n)
+        # (batch norm after the add sets each unit's batch mean and variance exactly)
+        n = cfg.batch
+        exact = post and norm == "batch"
+        stream = (0.0, v) if exact else (m + v / n, v * (1 - 1 / n))
+        spp.append((*stream, width * var2 * spread * (1 - 1 / n))
+                   if split and (not spp or spp[-1]) else None)
     g2, out = 1.0, []
     for z_var, q_u, seen, summed, q_out, mom, var1, var2, k in reversed(rows):
         ds2 = g2 / (summed + EPS) if post else g2
@@ -120,7 +147,7 @@ def theory(cfg: Config) -> list[LayerTheory] | None:
             if norm == "nf" else du2
         g2 = ds2 + through
     out.reverse()
-    return out
+    return out, spp
 
 
 class ResidualRun(RowRun):
@@ -143,7 +170,9 @@ class ResidualRun(RowRun):
         kind = norm if norm in ("batch", "layer", "rms") else None
         pre, post = kind and cfg.norm_at == "before", kind and cfg.norm_at == "after"
         first, last, alpha = specs(cfg)
-        predicted = theory(cfg)
+        recursion = _recursion(cfg)
+        predicted = recursion[0] if recursion else None
+        spp_predicted = recursion[1] if recursion else None
         b = _bias_spec(cfg)
         w1s = self._weights(first, 0, 1.0)
         w2s = self._weights(last, 1, activation_gamma(cfg.activation, cfg.slope))
@@ -155,7 +184,7 @@ class ResidualRun(RowRun):
                               target[k], theory=predicted[k] if predicted else None)
                   for k in range(cfg.depth)]
         result = RunResult(cfg, layers, theory_note=None if predicted else
-                           "no prediction: every weight has one value")
+                           "no prediction: every weight has one value", spp=[])
         x = np.asarray(input_batch(cfg, draws, dt, features=width))
         us, zs, caches = [], [], []  # per block: the branch's input, its z, the norm's cache
         for k in range(cfg.depth):
@@ -176,6 +205,10 @@ class ResidualRun(RowRun):
             x = x + dt.type(alpha) * branch
             if post:
                 x, cache = normalize(kind, x)
+            squared_mean, variance = channel_moments(x)
+            result.spp.append(SignalPropagation(
+                k + 1, squared_mean, variance, channel_moments(branch)[1],
+                spp_predicted[k] if spp_predicted else None))
             us.append(u)
             zs.append(z)
             caches.append(cache)
@@ -209,6 +242,14 @@ class ResidualRun(RowRun):
                 g = g + du
 
         return self.finish(result, backward)
+
+
+def channel_moments(x: np.ndarray) -> tuple[float, float]:
+    """(mean_c (mean_N x_c)^2, mean_c var_N x_c) of a (batch, units) array."""
+    means = x.mean(axis=0, dtype=np.float64)
+    centered = x - means.astype(x.dtype)
+    variances = np.einsum("ij,ij->j", centered, centered) / x.shape[0]
+    return float(np.mean(means * means)), float(np.mean(variances, dtype=np.float64))
 
 
 def estimate(cfg: Config) -> Estimate:
