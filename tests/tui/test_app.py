@@ -29,6 +29,7 @@ from tests.tui.helpers import (
     press_and_finish,
     screen_rows,
     settle,
+    wait_for,
 )
 
 
@@ -421,6 +422,26 @@ async def test_export_writes_svg_csv_and_json(tmp_path, monkeypatch):
     data = json.loads((tmp_path / f"{stem}.json").read_text())
     assert data["config"]["depth"] == 6 and len(data["layers"]) == 6
     assert (tmp_path / f"{stem}.csv").read_text().splitlines()[0].startswith("layer,")
+
+
+async def test_compare_draws_a_signal_propagation_plot_per_side():
+    from initscope.report import fmt
+    from initscope.tui.scope.compare import CompareScreen
+
+    base = SMALL.replace(arch="residual", activation="relu", scheme="he_normal")
+    app = InitScopeApp(base, compare=(base.replace(norm="batch"), base.replace(norm="nf")))
+    async with app.run_test(size=(160, 45)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
+        screen = app.screen
+        await settle(app, pilot, screen=screen)
+        await pilot.press("V")  # from activations back to the signal propagation plot
+        await settle(app, pilot, screen=screen)
+        for side in screen.panes.values():
+            assert side.view == "spp"
+            last = side.shown.result.spp[-1]
+            assert f"→{fmt(last.variance, 3)}" in str(side.query_one(".diagram").render())
+        screen.set_view("phase")  # the phase diagram needs the whole width
+        assert all(side.view == "spp" for side in screen.panes.values())
 
 
 async def test_compare_sides_share_draws_and_keys_change_the_active_side():

@@ -25,7 +25,9 @@ from initscope.tui.widgets.selectors import SelectorPane
 
 SIDES = ("A", "B")
 SHARED_FIELDS = ("seed",)  # changed on both sides at once: the draws stay the same
-HISTOGRAM_VIEWS = ("activation", "preactivation", "gradient", "weight_gradient")
+# the phase diagram and the spectrum need the whole width; the signal propagation plot
+# is drawn once per side, as Brock et al. set two networks' curves side by side
+COMPARE_VIEWS = ("activation", "preactivation", "gradient", "weight_gradient", "spp")
 
 
 class CompareScreen(ClosesOnce, ScopeScreen):
@@ -68,7 +70,7 @@ class CompareScreen(ClosesOnce, ScopeScreen):
                  view: str = "activation") -> None:
         super().__init__()
         sim = sim or shared_simulator()
-        view = view if view in HISTOGRAM_VIEWS else "activation"
+        view = view if view in COMPARE_VIEWS else "activation"
         self.panes = {side: ScopePane(cfg, sim, view=view, id=f"pane-{side}")
                       for side, cfg in zip(SIDES, (a, b))}
         self.active = "A"
@@ -90,14 +92,15 @@ class CompareScreen(ClosesOnce, ScopeScreen):
         return list(self.panes.values())
 
     def set_view(self, view: str) -> None:
-        if view not in HISTOGRAM_VIEWS:  # diagrams need the whole width
-            self.notify("compare shows histograms: Esc for the diagrams", timeout=3)
+        if view not in COMPARE_VIEWS:  # these diagrams need the whole width
+            self.notify("compare shows histograms and the signal propagation plot: Esc "
+                        "for the other diagrams", timeout=3)
             return
         super().set_view(view)
 
     def action_cycle_view(self, delta: int) -> None:
-        now = HISTOGRAM_VIEWS.index(self.active_pane.view)
-        super().set_view(HISTOGRAM_VIEWS[(now + delta) % len(HISTOGRAM_VIEWS)])
+        now = COMPARE_VIEWS.index(self.active_pane.view)
+        super().set_view(COMPARE_VIEWS[(now + delta) % len(COMPARE_VIEWS)])
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="compare-main"):
