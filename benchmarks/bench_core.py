@@ -38,6 +38,22 @@ CASES = {
 }
 
 
+class _Standardize:
+    """Scaled weight standardization as a parametrization (gamma 1), made on first use
+    so that the module imports without PyTorch."""
+
+    def __new__(cls):
+        import torch
+
+        class Standardize(torch.nn.Module):
+            def forward(self, w):
+                mean = w.mean(dim=1, keepdim=True)
+                std = w.std(dim=1, unbiased=False, keepdim=True)
+                return (w - mean) / (std * w.shape[1] ** 0.5)
+
+        return Standardize()
+
+
 def torch_autograd_seconds(cfg: Config, repeats: int) -> float | None:
     """Median seconds of the same work written with PyTorch autograd, or None."""
     try:
@@ -50,6 +66,14 @@ def torch_autograd_seconds(cfg: Config, repeats: int) -> float | None:
     for layer in layers:
         torch.nn.init.xavier_normal_(layer.weight)
     act = {"tanh": torch.tanh, "relu": torch.relu}[cfg.activation]
+    norm_of = {"batch": lambda n: torch.nn.BatchNorm1d(n, eps=1e-5),
+               "layer": lambda n: torch.nn.LayerNorm(n, eps=1e-5),
+               "rms": lambda n: torch.nn.RMSNorm(n, eps=1e-5)}.get(cfg.norm)
+    norms = [norm_of(fo) if norm_of else None for _, fo in fans]
+    if cfg.norm == "nf":  # the standardization as PyTorch users write it
+        for layer in layers:
+            torch.nn.utils.parametrize.register_parametrization(layer, "weight", _Standardize())
+    before = cfg.norm_at == "before"
     x = torch.randn(cfg.batch, cfg.inputs)
     upstream = torch.randn(cfg.batch, fans[-1][1])
 
@@ -61,18 +85,23 @@ def torch_autograd_seconds(cfg: Config, repeats: int) -> float | None:
     def once() -> None:
         hs = []
         h = x
-        for layer in layers:
+        for layer, norm in zip(layers, norms):
             z = layer(h)
+            if norm is not None and before:
+                z = norm(z)
             stats(z)
             h = act(z)
+            if norm is not None and not before:
+                h = norm(h)
             h.retain_grad()
             stats(h)
             hs.append(h)
         h.backward(upstream)
         for layer, h in zip(layers, hs):
             stats(h.grad)
-            stats(layer.weight.grad)
-            layer.weight.grad = None
+            raw = layer.parametrizations.weight.original if cfg.norm == "nf" else layer.weight
+            stats(raw.grad)
+            raw.grad = None
 
     once()
     times = []
