@@ -346,6 +346,9 @@ def phase(
     Console(highlight=False).print(phase_text(grid, (sw2, sb2 + mu * mu)))
     typer.echo(f"{config.activation}: sigma_w^2 = {sw2:.4g}, sigma_b^2 = {sb2:.4g}: "
                f"chi_1 = {point.chi_1:.4g} ({point.phase}), q* = {point.q_star:.4g}")
+    if config.norm != "none":
+        typer.echo(f"the diagram is for the stack without its {config.norm} norm: the "
+                   "mean-field recursion it draws has no norm in it")
     if point.approximate_position:
         typer.echo(f"constant bias {mu:.4g}: drawn at sigma_b^2 = b^2; chi_1 and q* take it "
                    "as a mean shift, exactly")

@@ -91,8 +91,12 @@ def phase_text(grid: PhaseGrid, marker: tuple[float, float] | None = None,
     legend.append("┃", style=Style(color=c["line"], bold=True))
     if grid.critical_note.startswith("critical line"):
         legend.append(" critical line χ1 = 1   ", style=axis)
-    else:  # (leaky) ReLU: chi_1 = 1 on the line, but q* has no fixed point there
+    elif narrow:  # (leaky) ReLU: chi_1 = 1 on the line, but q* has no fixed point there
+        legend.append(" χ1 = 1; q* unbounded (σb²>0) and right", style=axis)
+    else:
         legend.append(" χ1 = 1; q* unbounded on (σb² > 0) and right of it   ", style=axis)
+    if narrow:  # the marker's key on a line of its own: the two do not fit in one
+        legend.append(f"\n{'':{label_w + 1}}")
     legend.append("●", style=Style(color=c["marker"], bold=True))
     legend.append(" this config", style=axis)
     if marker is not None:

@@ -60,6 +60,9 @@ def jacobian_spectrum(cfg: Config, draws: DrawCache | None = None) -> Spectrum:
     validate(cfg)
     if cfg.arch != "plain" or SCHEMES[cfg.scheme].data_init:
         raise ConfigError("the Jacobian spectrum is for the plain network with a fixed scheme")
+    if cfg.norm != "none":  # a batch norm couples the samples: no per-input Jacobian
+        raise ConfigError("the Jacobian spectrum is for networks without normalization: set "
+                          "norm to none")
     if max(cfg.widths() + [cfg.inputs]) > MAX_SPECTRUM_WIDTH:
         raise ConfigError(f"the Jacobian spectrum takes widths and inputs up to "
                           f"{MAX_SPECTRUM_WIDTH}: lower the width")

@@ -163,9 +163,10 @@ def phase_content(request: PlotRequest, cancelled=lambda: False) -> Content:
     cfg = request.result.config
     act = ACTIVATIONS[cfg.activation]
     # the row labels take 7 cells and the axis name 5; the header, axis, legend and
-    # notes 7 lines, or 9 when the diagram is narrow and they take two lines each
+    # notes 7 lines, or 10 when the diagram is narrow and they take more; one more
+    # says that a norm is not in the diagram
     columns = max(12, min(80, request.width - 13))
-    around = 7 if columns >= NARROW_COLUMNS else 9
+    around = (7 if columns >= NARROW_COLUMNS else 10) + (cfg.norm != "none")
     sw2, sb2, mu = config_sigmas(cfg)
     grid = phase_grid(act, columns=columns, rows=max(6, min(24, request.height - around)),
                       slope=cfg.slope, cancelled=cancelled, sw2_range=sw2_range_for(sw2))
@@ -179,6 +180,9 @@ def phase_content(request: PlotRequest, cancelled=lambda: False) -> Content:
     for line in summary:  # broken between phrases where one line would wrap
         text.append(f"\n{'':7}{line}", style=axis)
     text.append(f"\n{'':7}shift+←/→ σw², shift+↑/↓ σb²", style=axis)
+    if cfg.norm != "none":
+        text.append(f"\n{'':7}(the diagram has no norm in it)",
+                    style=axis)
     return Content.from_rich_text(text)
 
 

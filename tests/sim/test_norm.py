@@ -364,3 +364,14 @@ def test_spp_prediction_stops_where_only_the_sum_is_known():
                  activation="relu", scheme="he_normal", bias="zeros")
     predicted = [row.predicted for row in Simulator().run(cfg).spp]
     assert predicted[0] is not None and predicted[1:] == [None, None, None]
+
+
+def test_what_does_not_model_a_norm_says_so():
+    from initscope.sim.spectrum import jacobian_spectrum
+    from initscope.sim.training import Trainer
+
+    cfg = Config(depth=2, width=(16,), inputs=8, batch=32, norm="batch")
+    with pytest.raises(ConfigError, match="training covers networks without normalization"):
+        Trainer(cfg)
+    with pytest.raises(ConfigError, match="spectrum is for networks without normalization"):
+        jacobian_spectrum(cfg)
