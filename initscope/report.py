@@ -178,13 +178,12 @@ def shown_steps(total: int) -> list[int]:
 
 def train_warnings(trainer, suggestion: tuple[float, bool] | None) -> list[str]:
     """The trainer's warnings, the divergence's with the learning rate to try."""
-    out = trainer.warnings()
-    if trainer.stopped is not None and suggestion is not None:
-        lr, searched = suggestion
-        how = ("the largest of lr/2, lr/4, ... that ran as many steps without diverging"
-               if searched else "a tenth of this one")
-        out[-1] += f"; try --lr {lr:g} ({how})"
-    return out
+    if suggestion is None:
+        return trainer.warnings()
+    lr, searched = suggestion
+    how = ("the largest of lr/2, lr/4, ... that ran as many steps without diverging"
+           if searched else "a tenth of this one")
+    return trainer.warnings(advice=f"; try --lr {lr:g} ({how})")
 
 
 class TrainWriter:

@@ -413,8 +413,9 @@ class Trainer:
                     break
         return records
 
-    def warnings(self) -> list[str]:
-        """What the run's numbers say that a reader must not miss."""
+    def warnings(self, advice: str = "") -> list[str]:
+        """What the run's numbers say that a reader must not miss; `advice` (what to
+        try, in the words of the front end) ends the divergence's line."""
         out = []
         if self.initial_loss is not None and (w := self.initial_loss.warning()):
             out.append(w)
@@ -424,7 +425,7 @@ class Trainer:
                        "mends that: change the init")
         elif self.stopped is not None:
             out.append(f"diverged at step {self.stopped.step} ({self.stopped.reason}, from "
-                       f"layer {self.stopped.layer}): training stopped")
+                       f"layer {self.stopped.layer}): training stopped{advice}")
         return out
 
 

@@ -131,7 +131,8 @@ async def test_divergence_stops_with_its_message_whole_at_80x24_and_160x50():
             panel = app.query_one(TrainingPanel).region
             words = " ".join(line.strip("│ ") for line in screen_text(app, panel))
             words = " ".join(words.split())
-            assert f"diverged at step {stop.step} (layer {stop.layer}): try lr" in words, words
+            assert (f"diverged at step {stop.step} ({stop.reason}, from layer {stop.layer}): "
+                    "training stopped; try lr") in words, words
             assert "(L halves it; R resets)" in words, words
 
 

@@ -58,12 +58,10 @@ class TrainingSession:
         """The trainer's warnings (initial loss, divergence), with the rate to try."""
         if self.trainer is None:
             return []
-        notes = self.trainer.warnings()
-        if self.trainer.stopped is not None and self.suggested_lr is not None:
-            notes[-1] = (f"diverged at step {self.trainer.stopped.step} (layer "
-                         f"{self.trainer.stopped.layer}): try lr {self.suggested_lr:g} "
-                         "(L halves it; R resets)")
-        return notes
+        if self.suggested_lr is None:
+            return self.trainer.warnings()
+        return self.trainer.warnings(
+            advice=f"; try lr {self.suggested_lr:g} (L halves it; R resets)")
 
 
 class TrainingProgress(Message):
