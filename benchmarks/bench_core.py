@@ -35,6 +35,12 @@ CASES = {
         scheme="xavier_normal", norm="layer", norm_at="after"),
     "nf (weight standardization), ReLU, 10 x 500, batch 1000": Config(
         scheme="he_normal", activation="relu", norm="nf"),
+    # against its own floor: the im2col matmuls
+    "conv default (10 x 3x3, 16 ch, 16 px, batch 32), ReLU": Config(
+        arch="conv", scheme="he_normal", activation="relu", batch=32),
+    "conv 64 ch, 32 px, batch 32, depth 5, ReLU": Config(
+        arch="conv", scheme="he_normal", activation="relu", batch=32, channels=64, image=32,
+        depth=5),
 }
 
 
@@ -150,9 +156,10 @@ def main() -> None:
         repeats = args.repeats if cfg.depth <= 10 else 3
         rows = {r.name: r for r in run_bench(cfg, repeats)}
         floor = rows["floor"].seconds
-        torch_s = torch_autograd_seconds(cfg, repeats) if cfg.activation in ("tanh", "relu") \
-            else None
-        torch_cell = f"{torch_s / floor:.2f}x" if torch_s else "not installed"
+        torch_s = torch_autograd_seconds(cfg, repeats) \
+            if cfg.activation in ("tanh", "relu") and cfg.arch == "plain" else None
+        torch_cell = (f"{torch_s / floor:.2f}x" if torch_s else "-" if cfg.arch != "plain"
+                      else "not installed")
         print(f"| {name} | {1000 * floor:.1f} | {rows['changed setting'].ratio:.2f}x "
               f"| {rows['new seed'].ratio:.2f}x | {torch_cell} |")
     print("\n| training step | floor ms | one recompute | one step | x floor | x recompute |")

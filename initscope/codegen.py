@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+from initscope.sim.arch.conv import padding_of
 from initscope.sim.config import Config
 from initscope.sim.norm import EPS, activation_gamma
 from initscope.sim.schemes import SCHEMES, he_factor, random_walk_gain
@@ -73,8 +74,7 @@ def _bias_parts(cfg: Config, fan_in: int) -> tuple[str, float]:
 def pytorch(cfg: Config, fan_in: int, fan_out: int) -> str:
     g = abs(cfg.gain)  # a negative gain: drawn with |gain|, then negated below
     w = "layer.weight"
-    lines = ["import math", "import torch", "from torch import nn", "",
-             f"layer = nn.Linear({fan_in}, {fan_out})"]
+    lines = ["import math", "import torch", "from torch import nn", "", _torch_layer(cfg)]
     simple = {
         "zeros": f"nn.init.zeros_({w})",
         "constant": f"nn.init.constant_({w}, {_num(cfg.value * g)})",
@@ -149,11 +149,19 @@ def keras(cfg: Config, fan_in: int, fan_out: int) -> str:
             "constant": f"keras.initializers.Constant({_num(value)})",
             "normal": f"keras.initializers.RandomNormal(mean=0.0, stddev={_num(value)})",
             "uniform": f"keras.initializers.RandomUniform(-{_num(value)}, {_num(value)})"}[rule]
-    lines = ["import keras", "",
-             f"layer = keras.layers.Dense({fan_out},",
+    if cfg.arch == "conv":
+        c, k, p = cfg.channels, cfg.kernel, padding_of(cfg)
+        head = [f"layer = keras.layers.Conv2D({c}, {k}, strides={cfg.stride}, padding=\"valid\","]
+        build = f"layer.build((None, {cfg.image + 2 * p}, {cfg.image + 2 * p}, {c}))"
+        if p:  # Keras' "same" is not every padding: pad explicitly
+            build += f"  # after keras.layers.ZeroPadding2D({p})"
+    else:
+        head = [f"layer = keras.layers.Dense({fan_out},"]
+        build = f"layer.build(({fan_in},))"
+    lines = ["import keras", "", *head,
              f"    kernel_initializer={init},",
              f"    bias_initializer={bias})",
-             f"layer.build(({fan_in},))"]
+             build]
     if cfg.gain < 0:
         lines.append(f"layer.kernel.assign(-layer.kernel)  # gain {_num(cfg.gain)}")
     return "\n".join(lines)
@@ -185,9 +193,18 @@ def jax(cfg: Config, fan_in: int, fan_out: int) -> str:
         lines += ["def symmetric_uniform(a):",
                   "    return lambda key, shape, dtype=jax.numpy.float32: "
                   "jax.random.uniform(key, shape, dtype, -a, a)", ""]
+    if cfg.arch == "conv":  # HWIO: JAX's initializers take the fans from this shape
+        c, k, p = cfg.channels, cfg.kernel, padding_of(cfg)
+        shape, width = f"({k}, {k}, {c}, {c})", c
+    else:
+        shape, width = f"({fan_in}, {fan_out})", fan_out
     lines += ["key_w, key_b = jax.random.split(jax.random.key(0))",
-              f"W = ({kernel})(key_w, ({fan_in}, {fan_out}))",
-              f"b = ({bias})(key_b, ({fan_out},))"]
+              f"W = ({kernel})(key_w, {shape})",
+              f"b = ({bias})(key_b, ({width},))"]
+    if cfg.arch == "conv":
+        lines += ["# z = jax.lax.conv_general_dilated(x, W, "
+                  f"({cfg.stride}, {cfg.stride}), [({p}, {p}), ({p}, {p})],",
+                  "#     dimension_numbers=(\"NHWC\", \"HWIO\", \"NHWC\")) + b"]
     if cfg.gain < 0:
         lines.append(f"W = -W  # gain {_num(cfg.gain)}")
     return "\n".join(lines)
@@ -262,9 +279,26 @@ def _jax_norm(cfg: Config) -> list[str]:
             f"def norm(x, eps={EPS:g}):", f"    return {body}"]
 
 
+def _torch_layer(cfg: Config) -> str:
+    if cfg.arch == "conv":
+        c = cfg.channels
+        return (f"layer = nn.Conv2d({c}, {c}, {cfg.kernel}, stride={cfg.stride}, "
+                f"padding={padding_of(cfg)})")
+    fan_in, fan_out = _fans(cfg)
+    return f"layer = nn.Linear({fan_in}, {fan_out})"
+
+
+def _fans(cfg: Config) -> tuple[int, int]:
+    """The first layer's fans; a convolution's are channels k^2 both (PyTorch's)."""
+    if cfg.arch == "conv":
+        fan = cfg.channels * cfg.kernel ** 2
+        return fan, fan
+    return cfg.fans()[0]
+
+
 def snippets(cfg: Config) -> dict[str, str]:
     """Code for the config's first layer in every framework, with its norm."""
-    fan_in, fan_out = cfg.fans()[0]
+    fan_in, fan_out = _fans(cfg)
     out = {name: fn(cfg, fan_in, fan_out)
            for name, fn in (("pytorch", pytorch), ("keras", keras), ("jax", jax))}
     if cfg.norm == "none" or out["pytorch"].startswith("#"):

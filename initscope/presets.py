@@ -94,6 +94,14 @@ PRESETS: list[Preset] = [
            "by alpha^2 = 0.04 per block, as in a batch-normalized ResNet, without a norm",
            dict(arch="residual", branch="plain", scheme="he_normal", activation="relu",
                 norm="nf", nf_alpha=0.2)),
+    Preset("", "conv_he", "conv: He, 3x3",
+           "ten 3x3 convolutions of 64 channels on 16x16 images, He ReLU: fan_in = "
+           "64 x 9; the border positions, padded with zeros, see fewer inputs",
+           dict(arch="conv", scheme="he_normal", activation="relu", batch=32, channels=64)),
+    Preset("", "conv_torch", "conv: PyTorch Conv2d default",
+           "kaiming_uniform(a = sqrt 5) with fan_in = channels k^2: Var = 1/(3 fan_in), "
+           "too small for ReLU, so the activations shrink",
+           dict(arch="conv", scheme="torch_linear", activation="relu", batch=32)),
     Preset("", "rnn_orthogonal", "RNN: orthogonal",
            "orthogonal W keeps the hidden norm: only tanh contracts it, the same every draw",
            dict(arch="rnn", scheme="orthogonal", activation="tanh", width=(128,), inputs=128,

@@ -82,8 +82,8 @@ def render_table(result: RunResult) -> str:
     lines = ["  ".join(x.rjust(w) for x, w in zip(line, widths)) for line in [header] + body]
     c = result.config
     shape = ARCHS[c.arch].shape(c)
-    title = (f"{c.scheme} / {c.activation}, {shape}, width {','.join(map(str, c.width))}, "
-             f"batch {c.batch}, seed {c.seed}")
+    widths = "" if c.arch == "conv" else f", width {','.join(map(str, c.width))}"
+    title = f"{c.scheme} / {c.activation}, {shape}{widths}, batch {c.batch}, seed {c.seed}"
     tail = [f"warning: {w}" for w in result.warnings]
     return "\n".join([title] + lines + tail) + "\n"
 

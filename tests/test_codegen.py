@@ -259,3 +259,39 @@ def test_weight_standardization_snippets_run_in_their_frameworks(monkeypatch):
     exec(code["keras"], scope)  # noqa: S102 - our own generated code
     _standardized_columns(np.asarray(scope["W_hat"], dtype=np.float64))
     del torch
+
+
+CONV_SCHEMES = ["he_normal", "xavier_uniform", "lecun_normal", "orthogonal", "torch_linear",
+                "variance_scaling", "normal"]
+
+
+@pytest.mark.parametrize("scheme", CONV_SCHEMES)
+def test_conv_snippets_run_and_draw_initscopes_distribution(scheme, monkeypatch):
+    from initscope.sim.arch.conv import weight_spec
+
+    cfg = Config(arch="conv", scheme=scheme, channels=32, kernel=3, stride=2, padding=1,
+                 activation="relu", std=0.05, distribution="uniform", mode="fan_avg")
+    code = snippets(cfg)
+    assert "nn.Conv2d(32, 32, 3, stride=2, padding=1)" in code["pytorch"]
+    spec = weight_spec(cfg)
+    n = 32 * 32 * 9
+    tolerance = 5 * math.sqrt(2 / n)  # a sample std's relative standard error
+    torch = pytest.importorskip("torch")
+    scope = {}
+    torch.manual_seed(0)
+    exec(code["pytorch"], scope)  # noqa: S102 - our own generated code
+    assert float(scope["layer"].weight.detach().double().std()) == pytest.approx(
+        spec.std, rel=tolerance)
+    pytest.importorskip("jax")
+    scope = {}
+    exec(code["jax"], scope)  # noqa: S102 - our own generated code
+    assert scope["W"].shape == (3, 3, 32, 32)
+    assert float(np.asarray(scope["W"], dtype=np.float64).std()) == pytest.approx(
+        spec.std, rel=tolerance)
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    pytest.importorskip("keras")
+    scope = {}
+    exec(code["keras"], scope)  # noqa: S102 - our own generated code
+    kernel = np.asarray(scope["layer"].kernel, dtype=np.float64)
+    assert kernel.shape == (3, 3, 32, 32)
+    assert float(kernel.std()) == pytest.approx(spec.std, rel=tolerance)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 MAX_DEPTH = 1000
 MAX_WIDTH = 8192
 MAX_BATCH = 65536
+MAX_CHANNELS = 512
+MAX_IMAGE = 256
 
 FAN_MODES = ("fan_in", "fan_out", "fan_avg")
 DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")
@@ -94,6 +96,11 @@ class Config:
         choices=NORM_PLACES,
     )
     nf_alpha: float = _opt(0.2, "nf residual blocks: alpha in x + alpha F(x / beta)")
+    channels: int = _opt(16, f"conv: channels of every layer and of the input, 1-{MAX_CHANNELS}")
+    image: int = _opt(16, f"conv: the input images' height and width, 1-{MAX_IMAGE}")
+    kernel: int = _opt(3, "conv: kernel size k (k x k), 1-15")
+    stride: int = _opt(1, "conv: stride, 1-4")
+    padding: int = _opt(-1, "conv: zero padding per side, below the kernel (-1: same, k // 2)")
     time_steps: int = _opt(50, "rnn: time steps T, 1-1000")
     rnn_input: str = _opt(
         "all", "rnn: unit-Gaussian input at every step, or only the first", choices=RNN_INPUTS,

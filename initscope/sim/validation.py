@@ -11,7 +11,9 @@ from initscope.sim.activations import ACTIVATIONS
 from initscope.sim.arch import ARCHS
 from initscope.sim.config import (
     MAX_BATCH,
+    MAX_CHANNELS,
     MAX_DEPTH,
+    MAX_IMAGE,
     MAX_MEMORY_GIB,
     MAX_STEPS,
     MAX_WIDTH,
@@ -85,6 +87,11 @@ def validate(cfg: Config) -> Config:
     _check_range("steps", cfg.steps, 1, MAX_STEPS)
     _check_range("init-steps", cfg.init_steps, -1, 10 * MAX_DEPTH)
     _check_range("time-steps", cfg.time_steps, 1, MAX_DEPTH)
+    _check_range("channels", cfg.channels, 1, MAX_CHANNELS)
+    _check_range("image", cfg.image, 1, MAX_IMAGE)
+    _check_range("kernel", cfg.kernel, 1, 15)
+    _check_range("stride", cfg.stride, 1, 4)
+    _check_range("padding", cfg.padding, -1, 14)
     _check_finite("nf-alpha", cfg.nf_alpha, nonneg=True)
     if cfg.norm != "none" and not ARCHS[cfg.arch].normalizes:
         takes = " and ".join(a.name for a in ARCHS.values() if a.normalizes)

@@ -107,8 +107,8 @@ def summary_line(result: RunResult) -> str:
     c = result.config
     width = ",".join(map(str, c.width)) if len(c.width) <= 3 else f"{c.width[0]},…"
     shape = ARCHS[c.arch].shape(c)
-    what = (f"{c.scheme} · {c.activation} · {shape} · width {width} · batch {c.batch}"
-            f" · seed {c.seed}")
+    widths = "" if c.arch == "conv" else f" · width {width}"  # conv: channels, in its shape
+    what = f"{c.scheme} · {c.activation} · {shape}{widths} · batch {c.batch} · seed {c.seed}"
     if result.init_trace is not None:
         shown = result.init_trace[-1]["iteration"]
         what += f" · init iteration {shown} of {result.init_iterations} (i / I)"

@@ -40,6 +40,8 @@ SHAPE = dict(scheme="constant", value=0.5, bias="zeros", inputs=1, width=(1,), b
                                            ("normal", NORMAL_KURTOSIS)])
 def test_input_distribution_reaches_every_architecture(arch, dist, expected):
     cfg = Config(arch=arch, input_dist=dist, **SHAPE)
+    if arch == "conv":  # one 1x1 pixel of one channel: z = 0.5 x, as the dense layer
+        cfg = cfg.replace(channels=1, image=1, kernel=1)
     if arch == "residual":  # the stream has no input layer: its block-1 output is x itself
         cfg = cfg.replace(inputs=1, scheme="he_normal", activation="relu")
         sample = Simulator().run(cfg).layers[0].activation.sample

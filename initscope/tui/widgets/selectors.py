@@ -72,6 +72,13 @@ FIELDS: list[Field] = [
     Field("time_steps", "  steps", integer=True, visible=_arch("rnn"),
           ladder=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)),
     Field("rnn_input", "  input", choices=RNN_INPUTS, visible=_arch("rnn")),
+    Field("channels", "  channels", integer=True, visible=_arch("conv"),
+          ladder=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512)),
+    Field("image", "  image", integer=True, visible=_arch("conv"),
+          ladder=(4, 8, 16, 28, 32, 64, 128, 256)),
+    Field("kernel", "  kernel", integer=True, visible=_arch("conv"), ladder=(1, 3, 5, 7)),
+    Field("stride", "  stride", integer=True, visible=_arch("conv"), ladder=(1, 2, 3, 4)),
+    Field("padding", "  padding", integer=True, visible=_arch("conv"), minimum=-1),
     Field("scheme", "Scheme", choices=tuple(SCHEMES)),
     Field("std", "  std", ladder=(0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.3, 1.0, 3.0),
           visible=_uses("std")),
@@ -92,9 +99,9 @@ FIELDS: list[Field] = [
           visible=lambda c: ARCHS[c.arch].normalizes and c.norm in ("batch", "layer", "rms")),
     Field("nf_alpha", "  alpha", ladder=(0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0),
           visible=lambda c: c.arch == "residual" and c.norm == "nf"),
-    Field("depth", "Depth", integer=True, visible=_arch("plain", "residual"),
+    Field("depth", "Depth", integer=True, visible=_arch("plain", "residual", "conv"),
           ladder=(1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 500, 1000)),
-    Field("width", "Width", integer=True,
+    Field("width", "Width", integer=True, visible=lambda c: c.arch != "conv",
           ladder=(2, 4, 8, 16, 32, 64, 100, 128, 256, 500, 1000, 2000, 4096, 8192)),
     Field("bias", "Bias", choices=BIAS_MODES),
     Field("bias_value", "  value", ladder=(-1.0, -0.1, -0.01, 0.0, 0.01, 0.1, 0.5, 1.0),
@@ -103,7 +110,7 @@ FIELDS: list[Field] = [
     Field("seed", "Seed", integer=True),
     Field("batch", "Batch", integer=True,
           ladder=(1, 10, 32, 100, 256, 500, 1000, 2000, 5000, 10000, 65536)),
-    Field("inputs", "Inputs", integer=True,
+    Field("inputs", "Inputs", integer=True, visible=lambda c: c.arch in ("plain", "rnn"),
           ladder=(1, 2, 8, 32, 100, 256, 500, 1000, 2000, 4096, 8192)),
     Field("input_dist", "Input", choices=INPUT_DISTS),
     Field("dtype", "Dtype", choices=DTYPES),
@@ -135,6 +142,8 @@ def current(cfg: Config, name: str):
 def show_value(cfg: Config, name: str) -> str:
     if name == "width" and len(cfg.width) > 1:
         return ",".join(map(str, cfg.width))
+    if name == "padding" and cfg.padding < 0:
+        return "same"
     if name == "init_steps" and cfg.init_steps < 0:
         return "all"
     if name == "memory_limit" and cfg.memory_limit == 0:
