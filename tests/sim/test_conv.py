@@ -17,17 +17,17 @@ from tests.sim.test_norm import central_difference
 
 
 def direct_conv(x: np.ndarray, w: np.ndarray, k: int, s: int, p: int) -> np.ndarray:
-    """x (b, n, n, c) with w (c k k, c_out), rows ordered (channel, row, column), by
+    """x (b, n, n, c) with w (k k c, c_out), rows ordered (row, column, channel), by
     loops over every output position."""
     b, n, _, c = x.shape
     xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
     m = (n + 2 * p - k) // s + 1
-    kernel = w.reshape(c, k, k, -1)
+    kernel = w.reshape(k, k, c, -1)
     out = np.zeros((b, m, m, w.shape[1]))
     for i in range(m):
         for j in range(m):
             window = xp[:, i * s:i * s + k, j * s:j * s + k, :]  # (b, k, k, c)
-            out[:, i, j] = np.einsum("bklc,cklo->bo", window, kernel)
+            out[:, i, j] = np.einsum("bklc,klco->bo", window, kernel)
     return out
 
 

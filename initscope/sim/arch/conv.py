@@ -1,13 +1,12 @@
 """A stack of 2-D convolutions: h_l = phi(conv(h_{l-1}, W_l) + b_l), channels in and
 out, on a batch of unit-Gaussian images (batch, image, image, channels).
 
-Each layer is one matmul: im2col gathers every k x k window (a strided view,
-numpy.lib.stride_tricks.sliding_window_view, copied once into a (positions,
-channels k^2) matrix) and multiplies it by W, (channels k^2, channels). The backward
+Each layer is one matmul: im2col gathers every k x k window into a (positions,
+k^2 channels) matrix and multiplies it by W, (k^2 channels, channels). The backward
 pass multiplies back and scatters the windows' gradients onto the input (col2im),
-exactly. The rows of W are ordered (in channel, kernel row, kernel column), as
-PyTorch's Conv2d weight (out, in, kh, kw) is when flattened, and the fans are
-PyTorch's and Keras': fan_in = channels k^2, fan_out = channels k^2. The schemes are
+exactly. The rows of W are ordered (kernel row, kernel column, in channel), as a
+Keras or JAX HWIO kernel is when flattened (the draws are the same whatever the
+order), and the fans are PyTorch's and Keras': fan_in = fan_out = channels k^2. The schemes are
 the dense ones with these fans (torch_linear is then Conv2d's default,
 kaiming_uniform(a = sqrt 5) with bias U(+-1 / sqrt fan_in)).
 
@@ -23,7 +22,6 @@ import math
 from dataclasses import replace
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from initscope.sim.activations import ACTIVATIONS
 from initscope.sim.arch.base import Arch, RowRun, fresh_draws_runner
@@ -58,23 +56,30 @@ def weight_spec(cfg: Config) -> WeightSpec:
 
 
 def im2col(x: np.ndarray, k: int, s: int, p: int) -> np.ndarray:
-    """(batch, n, n, c) -> (batch * m * m, c * k * k), every window of the padded x."""
+    """(batch, n, n, c) -> (batch * m * m, k * k * c), every window of the padded x,
+    columns ordered (kernel row, kernel column, channel). Filled one kernel offset at a
+    time: each is a strided block whose channels stay contiguous, several times faster
+    than copying the windows of a sliding_window_view."""
     if p:
         x = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-    windows = sliding_window_view(x, (k, k), axis=(1, 2))[:, ::s, ::s]
-    b, m, _, c = windows.shape[:4]
-    return windows.reshape(b * m * m, c * k * k)
+    b, n, _, c = x.shape
+    m = (n - k) // s + 1
+    cols = np.empty((b, m, m, k, k, c), x.dtype)
+    for i in range(k):
+        for j in range(k):
+            cols[:, :, :, i, j, :] = x[:, i:i + s * (m - 1) + 1:s, j:j + s * (m - 1) + 1:s, :]
+    return cols.reshape(b * m * m, k * k * c)
 
 
 def col2im(dcols: np.ndarray, shape: tuple[int, ...], k: int, s: int, p: int) -> np.ndarray:
     """The adjoint of im2col: every window's gradient added back where it was read."""
     b, n, _, c = shape
     m = (n + 2 * p - k) // s + 1
-    windows = dcols.reshape(b, m, m, c, k, k)
+    windows = dcols.reshape(b, m, m, k, k, c)
     dx = np.zeros((b, n + 2 * p, n + 2 * p, c), dcols.dtype)
     for i in range(k):
         for j in range(k):
-            dx[:, i:i + s * (m - 1) + 1:s, j:j + s * (m - 1) + 1:s, :] += windows[..., i, j]
+            dx[:, i:i + s * (m - 1) + 1:s, j:j + s * (m - 1) + 1:s, :] += windows[:, :, :, i, j, :]
     return dx[:, p:p + n, p:p + n, :] if p else dx
 
 
