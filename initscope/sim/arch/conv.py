@@ -98,7 +98,8 @@ def _window_sums(grid: np.ndarray, k: int, s: int, p: int) -> np.ndarray:
 
 def _moments_grid(act, mean: float, var: np.ndarray, slope: float):
     """E[phi], E[phi^2], E[phi'^2] at every position (one quadrature per value)."""
-    flat = np.round(var.ravel(), 12)
+    # 10 significant digits (not decimals: a variance of 1e-20 is not 0)
+    flat = np.array([float(f"{v:.10g}") for v in var.ravel()])
     values, where = np.unique(flat, return_inverse=True)
     table = np.array([[m.phi1, m.phi2, m.dphi2] for m in
                       (gaussian_moments(act, mean, math.sqrt(max(v, 0.0)), slope)
