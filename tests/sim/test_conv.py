@@ -60,7 +60,8 @@ def test_the_fans_are_pytorchs():
     fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(weight)
     assert (fan_in, fan_out) == (8 * 25, 8 * 25)
     torch.nn.init.kaiming_normal_(weight, nonlinearity="relu")
-    assert float(weight.std()) == pytest.approx(weight_spec(cfg).std, rel=5 * math.sqrt(2 / 1600))
+    assert float(weight.detach().std()) == pytest.approx(weight_spec(cfg).std,
+                                                         rel=5 * math.sqrt(2 / 1600))
 
 
 def _network(cfg: Config, draws: DrawCache, raw=None):
