@@ -21,8 +21,15 @@ def served() -> bool:
 
 
 def export_folder() -> Path:
-    """$INITSCOPE_EXPORT_DIR, or the folder initscope was started in."""
-    return Path(os.environ.get("INITSCOPE_EXPORT_DIR") or Path.cwd())
+    """$INITSCOPE_EXPORT_DIR, or the folder initscope runs in, or the home folder when
+    that one has been deleted under it (Path.cwd() then raises, and `c` once did)."""
+    chosen = os.environ.get("INITSCOPE_EXPORT_DIR")
+    if chosen:
+        return Path(chosen)
+    try:
+        return Path.cwd()
+    except FileNotFoundError:
+        return Path.home()
 
 
 def export_stem(cfg: Config, step: int = 0) -> str:

@@ -382,3 +382,21 @@ async def test_the_layout_follows_resizes_made_in_compare():
         await settle(app, pilot)
         assert not app.has_class("-narrow") and not app.has_class("-short")
         assert main(app).query_one(SelectorPane).outer_size.width == 34  # not the narrow 27
+
+
+def test_exports_go_home_when_the_working_folder_is_gone(tmp_path, monkeypatch):
+    # the folder initscope runs in, deleted under it: `c` (which names the export
+    # folder) once raised FileNotFoundError from Path.cwd() and ended the app
+    import os
+
+    from initscope.tui.exporting import export_folder
+
+    monkeypatch.delenv("INITSCOPE_EXPORT_DIR", raising=False)
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    assert export_folder() == gone
+    os.rmdir(gone)
+    from pathlib import Path
+
+    assert export_folder() == Path.home()
