@@ -90,7 +90,7 @@ def predict_layers(cfg: Config) -> list[LayerTheory] | None:
     out = []
     g2 = 1.0  # the upstream gradient is unit Gaussian
     for q, mom, m2_in, w_var, fo in reversed(forward):
-        act_var = max(mom.phi2 - mom.phi1 ** 2, 0.0)
+        act_var = max(mom.phi2 - mom.phi1 * mom.phi1, 0.0)
         dw_var = cfg.batch * m2_in * mom.dphi2 * g2
         out.append(LayerTheory(math.sqrt(q), math.sqrt(act_var), math.sqrt(g2), math.sqrt(dw_var)))
         g2 = fo * w_var * mom.dphi2 * g2
@@ -141,7 +141,7 @@ def _normed_forward(cfg: Config, m1: float, m2: float, i: int, fi: int, fo: int
         elif norm == "layer":
             v, mean_y, var_y = var_z, 0.0, None
         else:
-            v = var_z + b.mean ** 2
+            v = var_z + b.mean * b.mean
             mean_y, var_y = b.mean / math.sqrt(v + eps), var_z / (v + eps)
         var_y = v / (v + eps) if var_y is None else var_y
         mom = gaussian_moments(act, mean_y, math.sqrt(var_y), cfg.slope)
@@ -153,15 +153,15 @@ def _normed_forward(cfg: Config, m1: float, m2: float, i: int, fi: int, fo: int
         v = mom.phi2
         m1_out, m2_out = mom.phi1 / math.sqrt(v + eps), v / (v + eps)
     else:
-        v = max(mom.phi2 - mom.phi1 ** 2, 0.0)
+        v = max(mom.phi2 - mom.phi1 * mom.phi1, 0.0)
         m1_out, m2_out = 0.0, v / (v + eps)
-    act_std = math.sqrt(max(m2_out - m1_out ** 2, 0.0))
+    act_std = math.sqrt(max(m2_out - m1_out * m1_out, 0.0))
     layer = NormedLayer(math.sqrt(var_z), act_std, m2, weight_var, mom.dphi2 / (v + eps), raw, fo)
     return layer, m1_out, m2_out
 
 
 def _std(mom: Moments) -> float:
-    return math.sqrt(max(mom.phi2 - mom.phi1 ** 2, 0.0))
+    return math.sqrt(max(mom.phi2 - mom.phi1 * mom.phi1, 0.0))
 
 
 def normed_layers(cfg: Config) -> list[LayerTheory]:

@@ -20,6 +20,8 @@ from textual.widgets.option_list import Option
 from initscope.presets import PRESETS
 from initscope.sim.activations import ACTIVATIONS
 from initscope.sim.arch import ARCHS
+from initscope.sim.config import NORMS
+from initscope.sim.norm import describe
 from initscope.sim.schemes import SCHEMES
 from initscope.views import VIEW_TITLES
 
@@ -80,6 +82,9 @@ class ScopeCommands(_Listed):
             out.append((f"Scheme: {name}", partial(screen.propose, scheme=name), scheme.formula))
         for name, arch in ARCHS.items():
             out.append((f"Network: {name}", partial(screen.propose, arch=name), arch.description))
+        for name in NORMS:
+            out.append((f"Norm: {name}", partial(screen.propose, norm=name),
+                        describe(name, "before", 0.2, False) or "no normalization"))
         for name, act in ACTIVATIONS.items():
             out.append((f"Activation: {name}", partial(screen.propose, activation=name),
                         act.formula))

@@ -375,3 +375,13 @@ def test_what_does_not_model_a_norm_says_so():
         Trainer(cfg)
     with pytest.raises(ConfigError, match="spectrum is for networks without normalization"):
         jacobian_spectrum(cfg)
+
+
+def test_a_huge_alpha_or_bias_is_an_overflow_not_a_crash():
+    # alpha ** 2 raised OverflowError in the theory; the run must name the layer instead
+    for cfg in (Config(arch="residual", norm="nf", nf_alpha=1e300, depth=3, width=(16,),
+                       batch=16),
+                Config(arch="residual", norm="layer", bias="constant", bias_value=1e300,
+                       depth=3, width=(16,), batch=16)):
+        result = Simulator().run(cfg)
+        assert result.overflow_layer == 1

@@ -66,6 +66,27 @@ async def test_each_key_changes_its_field_and_the_screen_follows(key, field, exp
         assert screen_rows(app) == core_rows(pane(app).config)
 
 
+async def test_the_conv_rows_step_by_keys():
+    app = InitScopeApp(Config(arch="conv", batch=8, depth=3, activation="relu"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        assert app.focused.id == "sel-scheme"
+        for field in ("padding", "stride", "kernel", "image", "channels"):
+            await pilot.press("up", "right")
+            await settle(app, pilot)
+            assert app.focused.id == f"sel-{field}"
+        # kernel 5 was refused: with stride 2 and no padding, 16 px shrink to nothing
+        # by layer 3; the image then grew to 28 px
+        assert (pane(app).config.padding, pane(app).config.stride, pane(app).config.kernel,
+                pane(app).config.image, pane(app).config.channels) == (0, 2, 3, 28, 32)
+        assert screen_rows(app) == core_rows(pane(app).config)
+        await pilot.press("left_square_bracket")  # depth 2, then 3 and 4: 28 -> 13 -> 6 -> 2
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        await settle(app, pilot)
+        # a 4th layer would shrink 2 px to nothing: refused, and the config stays
+        assert pane(app).config.depth == 3
+
+
 async def test_selectors_work_by_keys_alone():
     app = InitScopeApp(SMALL)
     async with app.run_test(size=(160, 50)) as pilot:

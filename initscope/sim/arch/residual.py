@@ -116,11 +116,11 @@ def _recursion(cfg: Config) -> tuple[list[LayerTheory], list[tuple]] | None:
             if norm == "nf" else q
         z_var = width * var1 * q_u + b.var
         mom = gaussian_moments(act, b.mean, math.sqrt(z_var), cfg.slope)
-        spread = max(mom.phi2 - mom.phi1 ** 2, 0.0)
+        spread = max(mom.phi2 - mom.phi1 * mom.phi1, 0.0)
         # phi's mean passes W2 as a per-unit constant, except through nf's centered W2
-        offset = 0.0 if norm == "nf" else mom.phi1 ** 2
-        v_sum = v + alpha ** 2 * width * var2 * spread
-        m_sum = m + alpha ** 2 * (width * var2 * offset + b.var + b.mean ** 2)
+        offset = 0.0 if norm == "nf" else mom.phi1 * mom.phi1
+        v_sum = v + alpha * alpha * width * var2 * spread
+        m_sum = m + alpha * alpha * (width * var2 * offset + b.var + b.mean * b.mean)
         summed = v_sum if norm == "batch" else v_sum + m_sum
         if post:
             v, m = (v_sum / (v_sum + EPS), 0.0) if norm == "batch" else \
@@ -138,7 +138,7 @@ def _recursion(cfg: Config) -> tuple[list[LayerTheory], list[tuple]] | None:
     g2, out = 1.0, []
     for z_var, q_u, seen, summed, q_out, mom, var1, var2, k in reversed(rows):
         ds2 = g2 / (summed + EPS) if post else g2
-        dz1 = alpha ** 2 * width * var2 * ds2 * mom.dphi2
+        dz1 = alpha * alpha * width * var2 * ds2 * mom.dphi2
         du2 = width * var1 * dz1
         raw = var1 / first[k].var if norm == "nf" and first[k].var > 0 else 1.0
         dw1 = cfg.batch * q_u * dz1 * raw
