@@ -31,7 +31,8 @@ MAX_STEPS = 100_000
 MAX_MEMORY_GIB = 4096.0  # a bound on the memory-limit option (4 TiB)
 BRANCHES = ("plain", "zero_last", "fixup", "rezero")
 RNN_INPUTS = ("all", "first")
-NORMS = ("none", "batch", "layer", "rms", "nf")  # nf: scaled weight standardization
+LAYER_NORMS = ("batch", "layer", "rms")  # the norms that are layers of their own
+NORMS = ("none", *LAYER_NORMS, "nf")  # nf: scaled weight standardization
 NORM_PLACES = ("before", "after")  # plain: before or after phi; residual: pre- or post-norm
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from initscope.sim.activations import ACTIVATIONS
 from initscope.sim.arch.base import Arch, OnForward, RowRun, Workspace
-from initscope.sim.config import Config, ConfigError
+from initscope.sim.config import LAYER_NORMS, Config, ConfigError
 from initscope.sim.datainit import DATA_INITS, has_replay
 from initscope.sim.layers import (
     bias_draw,
@@ -110,7 +110,7 @@ class PlainRun(RowRun):
         self.note = note
         self.specs = dense_specs(cfg)
         # a normalization layer's kind, where it sits, and what the backward pass needs
-        self.norm = cfg.norm if cfg.norm in ("batch", "layer", "rms") else None
+        self.norm = cfg.norm if cfg.norm in LAYER_NORMS else None
         self.norm_first = cfg.norm_at == "before"
         self.caches: list[NormCache | None] = [None] * len(self.specs)
         self.standardized: list[tuple[np.ndarray, NormCache] | None] = [None] * len(self.specs)
@@ -321,7 +321,7 @@ def estimate(cfg: Config) -> Estimate:
         transient = weights * copies * item + max(transient, passes)
     activations = per_layer * cfg.batch * sum(widths) * item
     scratch = (4 * cfg.batch * widest + widest * widest) * item + 2 * 65536 * 8
-    if cfg.norm in ("batch", "layer", "rms"):  # each layer's xhat kept, two temporaries
+    if cfg.norm in LAYER_NORMS:  # each layer's xhat kept, two temporaries
         activations += cfg.batch * sum(widths) * item
         scratch += 2 * cfg.batch * widest * item + 2 * cfg.batch * 8 + 2 * widest * 8
     elif cfg.norm == "nf":  # each layer's standardized weights and unit draw's xhat

@@ -31,7 +31,7 @@ import numpy as np
 from initscope.sim.activations import ACTIVATIONS
 from initscope.sim.arch.base import Arch, RowRun, fresh_draws_runner
 from initscope.sim.arch.common import check_single_width
-from initscope.sim.config import Config
+from initscope.sim.config import LAYER_NORMS, Config
 from initscope.sim.gaussian import gaussian_moments
 from initscope.sim.layers import bias_vector, input_batch, upstream_gradient, weight_matrix
 from initscope.sim.memory import Estimate, basis_transient, copies, samples_bytes
@@ -67,6 +67,13 @@ def _bias_spec(cfg: Config) -> BiasSpec:
     return BiasSpec() if cfg.branch == "fixup" else bias_spec(cfg, cfg.width[0])  # Fixup: 0
 
 
+def placement(cfg: Config) -> tuple[str | None, bool, bool]:
+    """(the norm layer's kind, or None; pre-norm; post-norm)."""
+    kind = cfg.norm if cfg.norm in LAYER_NORMS else None
+    return kind, kind is not None and cfg.norm_at == "before", \
+        kind is not None and cfg.norm_at == "after"
+
+
 def beta(cfg: Config, k: int, alpha: float) -> float:
     """nf: the stream's expected std before block k (0-based)."""
     return math.sqrt(1.0 + k * alpha * alpha)
@@ -97,8 +104,7 @@ def _recursion(cfg: Config) -> tuple[list[LayerTheory], list[tuple]] | None:
         return None
     first, last, alpha = specs(cfg)
     width, act, norm = cfg.width[0], ACTIVATIONS[cfg.activation], cfg.norm
-    normed = norm in ("batch", "layer", "rms")
-    pre, post = normed and cfg.norm_at == "before", normed and cfg.norm_at == "after"
+    _, pre, post = placement(cfg)
     gamma2 = activation_gamma(cfg.activation, cfg.slope) ** 2
     b = _bias_spec(cfg)
     v, m, rows, spp = 1.0, 0.0, [], []  # both input distributions: zero mean, unit variance
@@ -167,8 +173,7 @@ class ResidualRun(RowRun):
     def execute(self) -> RunResult:
         cfg, dt, draws = self.cfg, self.dt, self.draws
         width, norm = cfg.width[0], cfg.norm
-        kind = norm if norm in ("batch", "layer", "rms") else None
-        pre, post = kind and cfg.norm_at == "before", kind and cfg.norm_at == "after"
+        kind, pre, post = placement(cfg)
         first, last, alpha = specs(cfg)
         recursion = _recursion(cfg)
         predicted = recursion[0] if recursion else None
