@@ -67,7 +67,7 @@ class ConvFloor:
     The im2col copies and the scatter back are the core's, not the floor's."""
 
     def __init__(self, cfg: Config) -> None:
-        from initscope.sim.arch.conv import sizes
+        from initscope.sim.arch.grids import sizes
 
         dt = np.dtype(cfg.dtype)
         rng = np.random.default_rng(cfg.seed)

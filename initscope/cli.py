@@ -288,9 +288,11 @@ def spp(
     block, the average squared channel mean and channel variance of the stream, and the
     residual branch's channel variance before it joins the skip."""
     from initscope.report import render_spp
+    from initscope.sim.arch import ARCHS
 
-    if config.arch != "residual":
-        raise refused(ConfigError("spp measures residual blocks: add --arch residual"))
+    if not ARCHS[config.arch].blocks:
+        blocks = " or ".join(a.name for a in ARCHS.values() if a.blocks)
+        raise refused(ConfigError(f"spp measures residual blocks: add --arch {blocks}"))
     typer.echo(render_spp(_run_or_fail(config), format), nl=False)
 
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import math
 
-from initscope.sim.arch.conv import padding_of
+from initscope.sim.arch import ARCHS
+from initscope.sim.arch.grids import padding_of
 from initscope.sim.config import Config
 from initscope.sim.norm import EPS, activation_gamma
 from initscope.sim.schemes import SCHEMES, he_factor, random_walk_gain
@@ -38,6 +39,13 @@ JAX_DIST = {"untruncated_normal": "normal", "uniform": "uniform",
 
 def _num(x: float) -> str:
     return f"{x:.6g}"
+
+
+def _conv(cfg: Config) -> bool:
+    return ARCHS[cfg.arch].convolutional
+
+
+NO_SNIPPET = "tunes the weights on a data batch: no fixed initializer"
 
 
 def variance_scaling(cfg: Config, fan_in: int) -> tuple[float, str, str] | None:
@@ -86,8 +94,18 @@ def pytorch(cfg: Config, fan_in: int, fan_out: int) -> str:
         "orthogonal": f"nn.init.orthogonal_({w}, gain={_num(g)})",
     }
     vs = variance_scaling(cfg, fan_in)
+    centre = cfg.kernel // 2
     if cfg.scheme in simple:
         lines.append(simple[cfg.scheme])
+    elif cfg.scheme == "dirac":
+        lines.append(f"nn.init.dirac_({w})")
+        if g != 1:
+            lines.append(f"with torch.no_grad():\n    {w}.mul_({_num(g)})")
+    elif cfg.scheme == "delta_orthogonal":  # Xiao et al. 2018: orthogonal at the centre tap
+        lines += [f"nn.init.zeros_({w})",
+                  "with torch.no_grad():",
+                  f"    {w}[:, :, {centre}, {centre}] = nn.init.orthogonal_(",
+                  f"        torch.empty({cfg.channels}, {cfg.channels}), gain={_num(g)})"]
     elif cfg.scheme == "torch_linear":
         lines.append("layer.reset_parameters()  # kaiming_uniform_(a=sqrt(5)): the default")
         if g != 1:
@@ -107,7 +125,7 @@ def pytorch(cfg: Config, fan_in: int, fan_out: int) -> str:
         else:
             lines.append(f"nn.init.normal_({w}, mean=0.0, std={_num(std)})")
     else:
-        return f"# {cfg.scheme} tunes the weights on a data batch: no fixed initializer"
+        return f"# {cfg.scheme} {NO_SNIPPET}"
     if cfg.gain < 0:
         lines.append(f"with torch.no_grad():\n    {w}.neg_()  # gain {_num(cfg.gain)}")
     rule, value = _bias_parts(cfg, fan_in)
@@ -140,16 +158,34 @@ def _keras_init(cfg: Config, fan_in: int) -> str | None:
             f'distribution="{dist}")')
 
 
+def _centre_tap_function(cfg: Config, library: str) -> list[str]:
+    """A kernel initializer (HWIO) for Dirac or delta-orthogonal: zero but the centre
+    tap, which is gain times the identity or an orthogonal matrix."""
+    g, c = _num(abs(cfg.gain)), cfg.channels
+    if cfg.scheme == "dirac":
+        centre = f"{g} * np.eye({c})"
+    elif library == "keras":
+        centre = f"np.asarray(keras.initializers.Orthogonal(gain={g})(({c}, {c})))"
+    else:
+        centre = f"np.asarray(init.orthogonal(scale={g})(jax.random.key(1), ({c}, {c})))"
+    return ["import numpy as np", "",
+            f"def {cfg.scheme}({'key, ' if library == 'jax' else ''}shape, dtype=None):"
+            "  # (k, k, in, out), zero but the centre",
+            "    w = np.zeros(shape, \"float32\")",
+            f"    w[shape[0] // 2, shape[1] // 2] = {centre}",
+            "    return w", ""]
+
+
 def keras(cfg: Config, fan_in: int, fan_out: int) -> str:
-    init = _keras_init(cfg, fan_in)
+    init = cfg.scheme if SCHEMES[cfg.scheme].conv_only else _keras_init(cfg, fan_in)
     if init is None:
-        return f"# {cfg.scheme} tunes the weights on a data batch: no fixed initializer"
+        return f"# {cfg.scheme} {NO_SNIPPET}"
     rule, value = _bias_parts(cfg, fan_in)
     bias = {"zeros": "keras.initializers.Zeros()",
             "constant": f"keras.initializers.Constant({_num(value)})",
             "normal": f"keras.initializers.RandomNormal(mean=0.0, stddev={_num(value)})",
             "uniform": f"keras.initializers.RandomUniform(-{_num(value)}, {_num(value)})"}[rule]
-    if cfg.arch == "conv":
+    if _conv(cfg):
         c, k, p = cfg.channels, cfg.kernel, padding_of(cfg)
         head = [f"layer = keras.layers.Conv2D({c}, {k}, strides={cfg.stride}, padding=\"valid\","]
         build = f"layer.build((None, {cfg.image + 2 * p}, {cfg.image + 2 * p}, {c}))"
@@ -158,7 +194,8 @@ def keras(cfg: Config, fan_in: int, fan_out: int) -> str:
     else:
         head = [f"layer = keras.layers.Dense({fan_out},"]
         build = f"layer.build(({fan_in},))"
-    lines = ["import keras", "", *head,
+    own = _centre_tap_function(cfg, "keras") if SCHEMES[cfg.scheme].conv_only else [""]
+    lines = ["import keras", *own, *head,
              f"    kernel_initializer={init},",
              f"    bias_initializer={bias})",
              build]
@@ -179,11 +216,15 @@ def jax(cfg: Config, fan_in: int, fan_out: int) -> str:
     vs = variance_scaling(cfg, fan_in)
     if cfg.scheme in simple:
         kernel = simple[cfg.scheme]
+    elif cfg.scheme == "delta_orthogonal":  # JAX's own, HWIO (Xiao et al. 2018)
+        kernel = f"init.delta_orthogonal(scale={_num(g)})"
+    elif cfg.scheme == "dirac":
+        kernel = "dirac"
     elif vs is not None:
         scale, mode, dist = vs
         kernel = f'init.variance_scaling({_num(scale)}, "{mode}", "{JAX_DIST[dist]}")'
     else:
-        return f"# {cfg.scheme} tunes the weights on a data batch: no fixed initializer"
+        return f"# {cfg.scheme} {NO_SNIPPET}"
     rule, value = _bias_parts(cfg, fan_in)
     bias = {"zeros": "init.zeros", "constant": f"init.constant({_num(value)})",
             "normal": f"init.normal(stddev={_num(value)})",
@@ -193,7 +234,9 @@ def jax(cfg: Config, fan_in: int, fan_out: int) -> str:
         lines += ["def symmetric_uniform(a):",
                   "    return lambda key, shape, dtype=jax.numpy.float32: "
                   "jax.random.uniform(key, shape, dtype, -a, a)", ""]
-    if cfg.arch == "conv":  # HWIO: JAX's initializers take the fans from this shape
+    if cfg.scheme == "dirac":
+        lines += _centre_tap_function(cfg, "jax")
+    if _conv(cfg):  # HWIO: JAX's initializers take the fans from this shape
         c, k, p = cfg.channels, cfg.kernel, padding_of(cfg)
         shape, width = f"({k}, {k}, {c}, {c})", c
     else:
@@ -201,7 +244,7 @@ def jax(cfg: Config, fan_in: int, fan_out: int) -> str:
     lines += ["key_w, key_b = jax.random.split(jax.random.key(0))",
               f"W = ({kernel})(key_w, {shape})",
               f"b = ({bias})(key_b, ({width},))"]
-    if cfg.arch == "conv":
+    if _conv(cfg):
         lines += ["# z = jax.lax.conv_general_dilated(x, W, "
                   f"({cfg.stride}, {cfg.stride}), [({p}, {p}), ({p}, {p})],",
                   "#     dimension_numbers=(\"NHWC\", \"HWIO\", \"NHWC\")) + b"]
@@ -212,7 +255,7 @@ def jax(cfg: Config, fan_in: int, fan_out: int) -> str:
 
 def _placement(cfg: Config) -> str:
     """Where the norm goes, as a comment line."""
-    if cfg.arch == "residual":
+    if ARCHS[cfg.arch].blocks:
         return ("# x = x + F(norm(x))  (pre-norm)" if cfg.norm_at == "before"
                 else "# x = norm(x + F(x))  (post-norm)")
     return ("# h = phi(norm(layer(h)))" if cfg.norm_at == "before"
@@ -222,12 +265,20 @@ def _placement(cfg: Config) -> str:
 def _nf_comment(cfg: Config) -> str:
     gamma = _num(activation_gamma(cfg.activation, cfg.slope))
     block = (f"; blocks x + {_num(cfg.nf_alpha)} F(x / beta), beta = sqrt(1 + k "
-             f"{_num(cfg.nf_alpha)}^2) before block k" if cfg.arch == "residual" else "")
+             f"{_num(cfg.nf_alpha)}^2) before block k" if ARCHS[cfg.arch].blocks else "")
     return (f"# scaled weight standardization: gamma 1 here (this layer reads the data), "
             f"gamma = {gamma} in every layer after {cfg.activation}{block}")
 
 
 PYTORCH_NORMS = {"batch": "nn.BatchNorm1d", "layer": "nn.LayerNorm", "rms": "nn.RMSNorm"}
+CHANNEL_LAST = ["class ChannelLast(nn.Module):  # normalizes each pixel's channels (N, C, H, W)",
+                "    def __init__(self, norm):",
+                "        super().__init__()",
+                "        self.norm = norm",
+                "",
+                "    def forward(self, x):",
+                "        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)",
+                ""]
 KERAS_NORMS = {"batch": "BatchNormalization", "layer": "LayerNormalization",
                "rms": "RMSNormalization"}
 
@@ -240,24 +291,32 @@ def _pytorch_norm(cfg: Config, width: int) -> list[str]:
                 "        super().__init__()",
                 "        self.gamma = gamma",
                 "",
-                "    def forward(self, w):  # (fan_out, fan_in): one row per output unit",
-                "        mean = w.mean(dim=1, keepdim=True)",
-                "        std = w.std(dim=1, unbiased=False, keepdim=True)",
-                "        return self.gamma * (w - mean) / (std * math.sqrt(w.shape[1]))",
+                "    def forward(self, w):  # (fan_out, fan_in, ...): one output unit a row",
+                "        dims = tuple(range(1, w.dim()))",
+                "        mean = w.mean(dim=dims, keepdim=True)",
+                "        std = w.std(dim=dims, unbiased=False, keepdim=True)",
+                "        return self.gamma * (w - mean) / (std * math.sqrt(w[0].numel()))",
                 "",
                 "torch.nn.utils.parametrize.register_parametrization(",
                 "    layer, \"weight\", ScaledStandardization(1.0))"]
     # scale 1 and shift 0: the modules' own init
-    return ["", _placement(cfg), f"norm = {PYTORCH_NORMS[cfg.norm]}({width}, eps={EPS:g})"]
+    if not _conv(cfg):
+        return ["", _placement(cfg), f"norm = {PYTORCH_NORMS[cfg.norm]}({width}, eps={EPS:g})"]
+    if cfg.norm == "batch":  # per channel over the images and pixels
+        return ["", _placement(cfg), f"norm = nn.BatchNorm2d({width}, eps={EPS:g})"]
+    return ["", _placement(cfg), *CHANNEL_LAST,
+            f"norm = ChannelLast({PYTORCH_NORMS[cfg.norm]}({width}, eps={EPS:g}))"]
 
 
 def _keras_norm(cfg: Config) -> list[str]:
     if cfg.norm == "nf":
         return ["", _nf_comment(cfg),
-                "def standardized(kernel, gamma=1.0):  # (fan_in, fan_out)",
-                "    mean = keras.ops.mean(kernel, axis=0, keepdims=True)",
-                "    std = keras.ops.std(kernel, axis=0, keepdims=True)",
-                "    return gamma * (kernel - mean) / (std * kernel.shape[0] ** 0.5)",
+                "def standardized(kernel, gamma=1.0):  # (..., fan_in, fan_out)",
+                "    axes = tuple(range(len(kernel.shape) - 1))",
+                "    fan_in = keras.ops.size(kernel) // kernel.shape[-1]",
+                "    mean = keras.ops.mean(kernel, axis=axes, keepdims=True)",
+                "    std = keras.ops.std(kernel, axis=axes, keepdims=True)",
+                "    return gamma * (kernel - mean) / (std * fan_in ** 0.5)",
                 "",
                 "W_hat = standardized(layer.kernel)  # what the layer multiplies by"]
     return ["", _placement(cfg),
@@ -267,11 +326,14 @@ def _keras_norm(cfg: Config) -> list[str]:
 def _jax_norm(cfg: Config) -> list[str]:
     if cfg.norm == "nf":
         return ["", _nf_comment(cfg),
-                "def standardized(W, gamma=1.0):  # (fan_in, fan_out)",
-                "    return gamma * (W - W.mean(0)) / (W.std(0) * W.shape[0] ** 0.5)",
+                "def standardized(W, gamma=1.0):  # (..., fan_in, fan_out)",
+                "    axes = tuple(range(W.ndim - 1))",
+                "    fan_in = W.size // W.shape[-1]",
+                "    return gamma * (W - W.mean(axes)) / (W.std(axes) * fan_in ** 0.5)",
                 "",
                 "W_hat = standardized(W)"]
-    body = {"batch": "(x - x.mean(0)) / jax.numpy.sqrt(x.var(0) + eps)",
+    axes = "(0, 1, 2)" if _conv(cfg) else "0"  # NHWC: per channel over images and pixels
+    body = {"batch": f"(x - x.mean({axes})) / jax.numpy.sqrt(x.var({axes}) + eps)",
             "layer": "(x - x.mean(-1, keepdims=True)) / "
                      "jax.numpy.sqrt(x.var(-1, keepdims=True) + eps)",
             "rms": "x / jax.numpy.sqrt((x * x).mean(-1, keepdims=True) + eps)"}[cfg.norm]
@@ -280,7 +342,7 @@ def _jax_norm(cfg: Config) -> list[str]:
 
 
 def _torch_layer(cfg: Config) -> str:
-    if cfg.arch == "conv":
+    if _conv(cfg):
         c = cfg.channels
         return (f"layer = nn.Conv2d({c}, {c}, {cfg.kernel}, stride={cfg.stride}, "
                 f"padding={padding_of(cfg)})")
@@ -290,7 +352,7 @@ def _torch_layer(cfg: Config) -> str:
 
 def _fans(cfg: Config) -> tuple[int, int]:
     """The first layer's fans; a convolution's are channels k^2 both (PyTorch's)."""
-    if cfg.arch == "conv":
+    if _conv(cfg):
         fan = cfg.channels * cfg.kernel ** 2
         return fan, fan
     return cfg.fans()[0]
@@ -303,7 +365,10 @@ def snippets(cfg: Config) -> dict[str, str]:
            for name, fn in (("pytorch", pytorch), ("keras", keras), ("jax", jax))}
     if cfg.norm == "none" or out["pytorch"].startswith("#"):
         return out
-    width = fan_out if cfg.arch != "residual" or cfg.norm_at == "after" else fan_in
+    if _conv(cfg):
+        width = cfg.channels
+    else:
+        width = fan_out if not ARCHS[cfg.arch].blocks or cfg.norm_at == "after" else fan_in
     out["pytorch"] += "\n" + "\n".join(_pytorch_norm(cfg, width))
     out["keras"] += "\n" + "\n".join(_keras_norm(cfg))
     out["jax"] += "\n" + "\n".join(_jax_norm(cfg))

@@ -29,7 +29,8 @@ for _q in QUANTITIES:
                         lambda lay, q=_q, s=_stat: getattr(getattr(lay, q), s, None)
                         if getattr(lay, q) is not None else None))
     COLUMNS.append((f"{_q}_std_theory",
-                    lambda lay, q=_q: getattr(lay.theory, f"{q}_std") if lay.theory else None))
+                    lambda lay, q=_q: getattr(lay.theory, f"{q}_std", None)
+                    if lay.theory else None))
 COLUMNS += [
     ("dead_fraction", lambda lay: lay.dead_fraction),
     ("saturated_fraction", lambda lay: lay.saturated_fraction),
@@ -82,7 +83,7 @@ def render_table(result: RunResult) -> str:
     lines = ["  ".join(x.rjust(w) for x, w in zip(line, widths)) for line in [header] + body]
     c = result.config
     shape = ARCHS[c.arch].shape(c)
-    widths = "" if c.arch == "conv" else f", width {','.join(map(str, c.width))}"
+    widths = "" if ARCHS[c.arch].convolutional else f", width {','.join(map(str, c.width))}"
     title = f"{c.scheme} / {c.activation}, {shape}{widths}, batch {c.batch}, seed {c.seed}"
     tail = [f"warning: {w}" for w in result.warnings]
     return "\n".join([title] + lines + tail) + "\n"

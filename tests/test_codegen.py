@@ -42,7 +42,8 @@ def implied_variance(code: str) -> float:
     raise AssertionError(f"no initializer found in:\n{code}")
 
 
-FIXED = [name for name, s in SCHEMES.items() if not s.data_init and name != "constant"]
+FIXED = [name for name, s in SCHEMES.items()
+         if not s.data_init and not s.conv_only and name != "constant"]
 
 
 @pytest.mark.parametrize("scheme", FIXED)
@@ -241,36 +242,63 @@ def _standardized_columns(w: np.ndarray) -> None:
     np.testing.assert_allclose(np.sum(w ** 2, axis=0), 1, rtol=1e-4)
 
 
-def test_weight_standardization_snippets_run_in_their_frameworks(monkeypatch):
-    cfg = Config(norm="nf", scheme="he_normal", activation="relu", inputs=FI, width=(FO,))
+WS_CONFIGS = [Config(norm="nf", scheme="he_normal", activation="relu", inputs=FI, width=(FO,)),
+              Config(arch="resconv", norm="nf", channels=8, scheme="he_normal",
+                     activation="relu")]
+
+
+@pytest.mark.parametrize("cfg", WS_CONFIGS, ids=lambda c: c.arch)
+def test_weight_standardization_snippets_run_in_their_frameworks(cfg, monkeypatch):
     code = snippets(cfg)
     assert "gamma = 1.71286 in every layer after relu" in code["pytorch"]
+    if cfg.arch == "resconv":
+        assert "blocks x + 0.2 F(x / beta)" in code["pytorch"]
+
+    def check(w: np.ndarray) -> None:  # (fan_in, fan_out), or HWIO for a kernel
+        _standardized_columns(w.reshape(-1, w.shape[-1]))
+
     torch = pytest.importorskip("torch")
     scope = {}
     exec(code["pytorch"], scope)  # noqa: S102 - our own generated code
-    _standardized_columns(scope["layer"].weight.detach().double().numpy().T)
+    weight = scope["layer"].weight.detach().double()  # (out, in[, k, k])
+    check((weight.permute(2, 3, 1, 0) if weight.dim() == 4 else weight.T).numpy())
     pytest.importorskip("jax")
     scope = {}
     exec(code["jax"], scope)  # noqa: S102 - our own generated code
-    _standardized_columns(np.asarray(scope["W_hat"], dtype=np.float64))
+    check(np.asarray(scope["W_hat"], dtype=np.float64))
     monkeypatch.setenv("KERAS_BACKEND", "jax")
     pytest.importorskip("keras")
     scope = {}
     exec(code["keras"], scope)  # noqa: S102 - our own generated code
-    _standardized_columns(np.asarray(scope["W_hat"], dtype=np.float64))
+    check(np.asarray(scope["W_hat"], dtype=np.float64))
     del torch
 
 
 CONV_SCHEMES = ["he_normal", "xavier_uniform", "lecun_normal", "orthogonal", "torch_linear",
-                "variance_scaling", "normal"]
+                "variance_scaling", "normal", "dirac", "delta_orthogonal"]
+
+
+def _centre_only(kernel: np.ndarray, scheme: str, gain: float) -> None:
+    """An HWIO kernel zero but the centre tap: gain I (Dirac) or gain Q, Q orthogonal."""
+    centre = kernel[1, 1].copy()
+    kernel = kernel.copy()
+    kernel[1, 1] = 0
+    assert not kernel.any()
+    if scheme == "dirac":
+        np.testing.assert_allclose(centre, gain * np.eye(centre.shape[0]), atol=1e-6)
+    else:
+        np.testing.assert_allclose(centre.T @ centre, gain ** 2 * np.eye(centre.shape[0]),
+                                   atol=1e-4)
 
 
 @pytest.mark.parametrize("scheme", CONV_SCHEMES)
 def test_conv_snippets_run_and_draw_initscopes_distribution(scheme, monkeypatch):
     from initscope.sim.arch.conv import weight_spec
 
+    centre_only = SCHEMES[scheme].conv_only
     cfg = Config(arch="conv", scheme=scheme, channels=32, kernel=3, stride=2, padding=1,
-                 activation="relu", std=0.05, distribution="uniform", mode="fan_avg")
+                 activation="relu", std=0.05, distribution="uniform", mode="fan_avg",
+                 gain=1.5 if centre_only else 1.0)
     code = snippets(cfg)
     assert "nn.Conv2d(32, 32, 3, stride=2, padding=1)" in code["pytorch"]
     spec = weight_spec(cfg)
@@ -280,14 +308,18 @@ def test_conv_snippets_run_and_draw_initscopes_distribution(scheme, monkeypatch)
     scope = {}
     torch.manual_seed(0)
     exec(code["pytorch"], scope)  # noqa: S102 - our own generated code
-    assert float(scope["layer"].weight.detach().double().std()) == pytest.approx(
-        spec.std, rel=tolerance)
+    weight = scope["layer"].weight.detach().double()
+    assert float(weight.std()) == pytest.approx(spec.std, rel=tolerance)
+    if centre_only:  # PyTorch's (out, in, k, k) as HWIO
+        _centre_only(weight.permute(2, 3, 1, 0).numpy(), scheme, 1.5)
     pytest.importorskip("jax")
     scope = {}
     exec(code["jax"], scope)  # noqa: S102 - our own generated code
     assert scope["W"].shape == (3, 3, 32, 32)
     assert float(np.asarray(scope["W"], dtype=np.float64).std()) == pytest.approx(
         spec.std, rel=tolerance)
+    if centre_only:
+        _centre_only(np.asarray(scope["W"], dtype=np.float64), scheme, 1.5)
     monkeypatch.setenv("KERAS_BACKEND", "jax")
     pytest.importorskip("keras")
     scope = {}
@@ -295,3 +327,37 @@ def test_conv_snippets_run_and_draw_initscopes_distribution(scheme, monkeypatch)
     kernel = np.asarray(scope["layer"].kernel, dtype=np.float64)
     assert kernel.shape == (3, 3, 32, 32)
     assert float(kernel.std()) == pytest.approx(spec.std, rel=tolerance)
+    if centre_only:
+        _centre_only(kernel, scheme, 1.5)
+
+
+CONV_NORMED = [Config(arch=arch, norm=norm, norm_at="before", channels=8, scheme="he_normal",
+                      activation="relu")
+               for norm in ("batch", "layer", "rms") for arch in ("conv", "resconv")]
+
+
+@pytest.mark.parametrize("cfg", CONV_NORMED, ids=lambda c: f"{c.arch}-{c.norm}")
+def test_conv_norm_snippets_normalize_as_initscope(cfg, monkeypatch):
+    # batch norm per channel over images and pixels; layer and RMS per pixel
+    from initscope.sim.norm import normalize
+
+    x = np.random.default_rng(5).normal(1.0, 2.0, (4, 5, 5, 8))  # NHWC
+    expected = normalize(cfg.norm, x.reshape(-1, 8))[0].reshape(x.shape)
+    torch = pytest.importorskip("torch")
+    scope = {}
+    exec(snippets(cfg)["pytorch"], scope)  # noqa: S102 - our own generated code
+    with torch.no_grad():
+        y = scope["norm"](torch.tensor(x, dtype=torch.float32).permute(0, 3, 1, 2))
+    np.testing.assert_allclose(y.permute(0, 2, 3, 1).double().numpy(), expected, rtol=1e-5,
+                               atol=1e-5)
+    pytest.importorskip("jax")
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    pytest.importorskip("keras")
+    scope = {}
+    exec(snippets(cfg)["keras"], scope)  # noqa: S102 - our own generated code
+    y = np.asarray(scope["norm"](x.astype(np.float32), training=True), dtype=np.float64)
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
+    scope = {}
+    exec(snippets(cfg)["jax"], scope)  # noqa: S102 - our own generated code
+    y = np.asarray(scope["norm"](x.astype(np.float32)), dtype=np.float64)
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)

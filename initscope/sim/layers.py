@@ -18,7 +18,18 @@ import numpy as np
 
 from initscope.sim.config import Config
 from initscope.sim.draws import DrawCache
-from initscope.sim.schemes import NORMAL, ONES, SCHEMES, UNIFORM, BiasSpec, WeightSpec, bias_spec
+from initscope.sim.schemes import (
+    DELTA,
+    DIRAC,
+    NORMAL,
+    ONES,
+    ORTHOGONAL,
+    SCHEMES,
+    UNIFORM,
+    BiasSpec,
+    WeightSpec,
+    bias_spec,
+)
 
 SQRT3 = math.sqrt(3.0)  # U(-1, 1) times sqrt(3) has unit variance
 
@@ -51,9 +62,12 @@ def upstream_gradient(cfg: Config, draws: DrawCache, dt: np.dtype, width: int) -
 
 
 def weight_draw(cfg: Config, index: int, spec: WeightSpec, dt: np.dtype) -> tuple | None:
-    """The unit draw a weight reads, or None when it needs none (one value)."""
-    if spec.basis == ONES:
+    """The unit draw a weight reads, or None when it needs none (one value, or
+    Dirac's identity); delta-orthogonal reads a (channels, channels) orthogonal draw."""
+    if spec.basis in (ONES, DIRAC):
         return None
+    if spec.basis == DELTA:
+        return (ORTHOGONAL, cfg.seed, "weight", index, (spec.fan_out,) * 2, np.dtype(dt))
     return (spec.basis, cfg.seed, "weight", index, (spec.fan_in, spec.fan_out), np.dtype(dt))
 
 
@@ -81,8 +95,26 @@ def weight_matrix(cfg: Config, draws: DrawCache, index: int, spec: WeightSpec,
         return np.full(shape, spec.scale, out)
     if spec.scale == 0:
         return np.zeros(shape, out)
+    if spec.basis in (DIRAC, DELTA):
+        return _centre_tap(cfg, draws, index, spec, dt, out)
     unit = weight_basis(cfg, draws, index, spec, dt)
     return unit.astype(out, copy=False) * out.type(spec.scale)
+
+
+def _centre_tap(cfg: Config, draws: DrawCache, index: int, spec: WeightSpec,
+                dt: np.dtype, out: np.dtype) -> np.ndarray:
+    """A (k k c, c) kernel, rows ordered (kernel row, column, channel), zero but its
+    centre tap's c rows: the identity (Dirac) or an orthogonal matrix, times scale."""
+    c = spec.fan_out
+    k = math.isqrt(spec.fan_in // c)
+    centre = (k // 2) * k + k // 2
+    w = np.zeros((spec.fan_in, c), out)
+    if spec.basis == DIRAC:
+        w[centre * c:(centre + 1) * c] = np.eye(c, dtype=out) * out.type(spec.scale)
+    else:
+        q = draws.basis(*weight_draw(cfg, index, spec, dt))
+        w[centre * c:(centre + 1) * c] = q.astype(out, copy=False) * out.type(spec.scale)
+    return w
 
 
 def bias_term(cfg: Config, draws: DrawCache, index: int, spec: BiasSpec, width: int,

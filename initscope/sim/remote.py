@@ -129,7 +129,7 @@ def serve(requests: Connection, replies: Connection, nice: int) -> None:
             return
 
 
-FORWARD_QUANTITIES = ("preactivation", "activation")
+FORWARD_QUANTITIES = ("preactivation", "activation", "channel_mean")
 
 
 def _without_forward(result: RunResult) -> RunResult:

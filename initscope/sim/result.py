@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from initscope.sim.config import Config
     from initscope.sim.theory import LayerTheory
 
-QUANTITIES = ("preactivation", "activation", "gradient", "weight_gradient")
+QUANTITIES = ("preactivation", "activation", "gradient", "weight_gradient", "channel_mean")
 FORWARD, COMPLETE = "forward", "complete"
 
 
@@ -39,6 +39,7 @@ class LayerResult:
     activation: Summary | None = None
     gradient: Summary | None = None
     weight_gradient: Summary | None = None
+    channel_mean: Summary | None = None  # each unit's mean over the batch (and pixels)
     dead_fraction: float | None = None
     saturated_fraction: float | None = None
     identical_units: bool = False  # every unit equal on every sample: no symmetry broken

@@ -22,6 +22,10 @@ TRUNCATED_STD = 0.87962566103423978
 NORMAL, UNIFORM, TRUNCATED, ORTHOGONAL, ONES = (
     "normal", "uniform", "truncated_normal", "orthogonal", "ones"
 )
+# convolution kernels zero but at the centre tap: the identity there (PyTorch's
+# dirac_), or an orthogonal channel mixing (delta-orthogonal, Xiao et al. 2018)
+DIRAC, DELTA = "dirac", "delta_orthogonal"
+CENTRE_ONLY = (DIRAC, DELTA)
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,10 @@ def basis_std(basis: str, fan_in: int, fan_out: int) -> float:
     if basis == ORTHOGONAL:
         # orthonormal columns (or rows) of length max(fan_in, fan_out)
         return 1.0 / math.sqrt(max(fan_in, fan_out))
+    if basis == DIRAC:  # fan_out ones among fan_in fan_out entries: mean and E[w^2] 1/fan_in
+        return math.sqrt(1.0 / fan_in - 1.0 / fan_in ** 2)
+    if basis == DELTA:  # fan_out unit columns among fan_in rows: E[w^2] = 1/fan_in, mean ~ 0
+        return 1.0 / math.sqrt(fan_in)
     return 0.0
 
 
@@ -126,6 +134,7 @@ class Scheme:
     bias: Callable[[int], BiasSpec] | None = None  # the scheme's own bias, if not zero
     zero_mean: bool = True  # False: the variance theory does not apply
     data_init: bool = False  # tuned on the batch (datainit.py); `weights` is the start
+    conv_only: bool = False  # a kernel's structure: for convolutional networks only
 
     def weight_spec(self, cfg: Config, fan_in: int, fan_out: int) -> WeightSpec:
         basis, scale = self.weights(cfg, fan_in, fan_out)
@@ -181,6 +190,12 @@ SCHEMES: dict[str, Scheme] = {
                "zero bias", (), lambda c, fi, fo: (UNIFORM, math.sqrt(6.0 / (fi + fo)))),
         Scheme("flax_dense", "Flax Dense: lecun_normal, truncated normal with Var = 1/fan_in; "
                "zero bias", (), lambda c, fi, fo: (TRUNCATED, math.sqrt(1.0 / fi) / TRUNCATED_STD)),
+        Scheme("dirac", "conv: W = gain at the kernel's centre from channel c to channel c, "
+               "0 elsewhere (PyTorch's dirac_): each layer passes its input on", (),
+               lambda c, fi, fo: (DIRAC, 1.0), conv_only=True),
+        Scheme("delta_orthogonal", "conv: W = gain * Q at the kernel's centre, Q a random "
+               "orthogonal channel mixing, 0 elsewhere (Xiao et al. 2018)", (),
+               lambda c, fi, fo: (DELTA, 1.0), conv_only=True),
         Scheme("lsuv", "LSUV (Mishkin & Matas): orthonormal, then layer by layer W /= std(z) on "
                "the batch until |Var(z) - 1| < 0.1 (10 tries at most); zero bias",
                ("init_steps",), lambda c, fi, fo: (ORTHOGONAL, 1.0), data_init=True),

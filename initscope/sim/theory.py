@@ -111,7 +111,7 @@ class NormedLayer:
     fan_out: int
 
 
-def _normed_forward(cfg: Config, m1: float, m2: float, i: int, fi: int, fo: int
+def normed_forward(cfg: Config, m1: float, m2: float, i: int, fi: int, fo: int
                     ) -> tuple[NormedLayer, float, float]:
     """Layer i's terms, and the mean and second moment of what it passes on."""
     act, norm, eps = ACTIVATIONS[cfg.activation], cfg.norm, EPS
@@ -164,16 +164,21 @@ def _std(mom: Moments) -> float:
     return math.sqrt(max(mom.phi2 - mom.phi1 * mom.phi1, 0.0))
 
 
-def normed_layers(cfg: Config) -> list[LayerTheory]:
-    """The recursion through a plain stack with a norm or weight standardization."""
+def normed_layers(cfg: Config, fans: list[tuple[int, int]] | None = None,
+                  samples: list[int] | None = None) -> list[LayerTheory]:
+    """The recursion through a plain stack with a norm or weight standardization.
+    `fans` default to the config's; `samples[i]`, the rows layer i's weight gradient
+    sums over, to the batch (a convolution sums over every output pixel too)."""
+    fans = cfg.fans() if fans is None else fans
+    samples = [cfg.batch] * len(fans) if samples is None else samples
     m1, m2, forward = 0.0, 1.0, []  # the inputs: zero mean, unit variance
-    for i, (fi, fo) in enumerate(cfg.fans()):
-        layer, m1, m2 = _normed_forward(cfg, m1, m2, i, fi, fo)
+    for i, (fi, fo) in enumerate(fans):
+        layer, m1, m2 = normed_forward(cfg, m1, m2, i, fi, fo)
         forward.append(layer)
     out, g2 = [], 1.0
-    for lay in reversed(forward):
+    for lay, rows in zip(reversed(forward), reversed(samples)):
         dz2 = lay.dz_factor * g2
-        dw_var = cfg.batch * lay.m2_in * dz2 * lay.raw_factor
+        dw_var = rows * lay.m2_in * dz2 * lay.raw_factor
         out.append(LayerTheory(lay.pre_std, lay.act_std, math.sqrt(g2), math.sqrt(dw_var)))
         g2 = lay.fan_out * lay.weight_var * dz2
     out.reverse()

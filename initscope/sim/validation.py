@@ -43,6 +43,11 @@ def _known(kind: str, value: str, registry: dict) -> None:
         raise ConfigError(f"unknown {kind} {value!r}; choose one of: {', '.join(registry)}")
 
 
+def _listed(names: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def validate(cfg: Config) -> Config:
     """Return `cfg` if it can run, else raise ConfigError naming the first problem."""
     _known("architecture", cfg.arch, ARCHS)
@@ -94,8 +99,12 @@ def validate(cfg: Config) -> Config:
     _check_range("padding", cfg.padding, -1, 14)
     _check_finite("nf-alpha", cfg.nf_alpha, nonneg=True)
     if cfg.norm != "none" and not ARCHS[cfg.arch].normalizes:
-        takes = " and ".join(a.name for a in ARCHS.values() if a.normalizes)
+        takes = _listed([a.name for a in ARCHS.values() if a.normalizes])
         raise ConfigError(f"norm is for the {takes} networks: set norm to none for "
                           f"the {cfg.arch} network")
+    if SCHEMES[cfg.scheme].conv_only and not ARCHS[cfg.arch].convolutional:
+        takes = _listed([a.name for a in ARCHS.values() if a.convolutional])
+        raise ConfigError(f"{cfg.scheme} is a convolution kernel's init, for the {takes} "
+                          f"networks: choose another scheme for the {cfg.arch} network")
     ARCHS[cfg.arch].check(cfg)
     return cfg

@@ -107,7 +107,8 @@ def summary_line(result: RunResult) -> str:
     c = result.config
     width = ",".join(map(str, c.width)) if len(c.width) <= 3 else f"{c.width[0]},…"
     shape = ARCHS[c.arch].shape(c)
-    widths = "" if c.arch == "conv" else f" · width {width}"  # conv: channels, in its shape
+    # a conv network's channels are in its shape
+    widths = "" if ARCHS[c.arch].convolutional else f" · width {width}"
     what = f"{c.scheme} · {c.activation} · {shape}{widths} · batch {c.batch} · seed {c.seed}"
     if result.init_trace is not None:
         shown = result.init_trace[-1]["iteration"]
@@ -250,7 +251,7 @@ def spp_content(request: PlotRequest) -> Content:
     if not result.spp:
         return Content.from_rich_text(Text(
             "the signal propagation plot measures residual blocks: set Network to "
-            "residual", style=axis))
+            "residual or resconv", style=axis))
     rows = result.spp
     series = tuple((name, tuple(getattr(r, key) for r in rows)) for name, key in SPP_SERIES)
     last = rows[-1]

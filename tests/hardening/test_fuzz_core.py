@@ -10,7 +10,7 @@ import os
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from initscope.sim import Config, ConfigError, MemoryBudgetError, Simulator
+from initscope.sim import Config, ConfigError, MemoryBudgetError, Simulator, validate
 from initscope.sim.activations import ACTIVATIONS
 from initscope.sim.arch import ARCHS
 from initscope.sim.budget import estimate
@@ -35,7 +35,8 @@ SIM = Simulator()  # shared, as the app shares one: its caches must not leak acr
 def small_configs(draw, big: bool = False) -> Config:
     arch = draw(st.sampled_from(list(ARCHS)))
     scheme = draw(st.sampled_from([s for s, v in SCHEMES.items()
-                                   if arch == "plain" or not v.data_init]))
+                                   if (arch == "plain" or not v.data_init)
+                                   and (ARCHS[arch].convolutional or not v.conv_only)]))
     size = (64, 512) if big else (1, 48)
     return Config(
         arch=arch, scheme=scheme, activation=draw(st.sampled_from(list(ACTIVATIONS))),
@@ -55,6 +56,8 @@ def small_configs(draw, big: bool = False) -> Config:
         rnn_input=draw(st.sampled_from(["all", "first"])),
         norm=draw(st.sampled_from(NORMS)) if ARCHS[arch].normalizes else "none",
         norm_at=draw(st.sampled_from(NORM_PLACES)), nf_alpha=draw(st.sampled_from([0.0, 0.2, 2.0])),
+        channels=draw(st.integers(1, 12 if not big else 48)), image=draw(st.integers(3, 12)),
+        kernel=draw(st.sampled_from([1, 3, 5])), stride=draw(st.integers(1, 2)),
     )
 
 
@@ -103,7 +106,7 @@ def sized_configs(draw) -> Config:
 @given(sized_configs())
 def test_memory_estimate_is_an_upper_bound_of_the_measured_peak(cfg):
     try:
-        est = estimate(cfg).total
+        est = estimate(validate(cfg)).total
     except ConfigError:
         assume(False)
     assume(est >= 8 * 2**20)  # deterministic: tiny configs are not worth a run

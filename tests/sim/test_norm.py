@@ -177,11 +177,11 @@ def test_the_plain_runners_gradients_are_central_differences(norm, at, act):
 
 def _residual_forward(cfg: Config, draws: DrawCache, x, raw=None):
     """x + alpha F(...) block by block, as arch/residual.py documents it."""
-    from initscope.sim.arch.residual import _bias_spec, beta, specs
+    from initscope.sim.arch.blocks import _bias_spec, beta, specs
 
     dt, phi = np.dtype("float64"), _act(cfg.activation)
     first, last, alpha = specs(cfg)
-    b = _bias_spec(cfg)
+    b = _bias_spec(cfg, cfg.width[0])
     width, outs = cfg.width[0], []
     for k in range(cfg.depth):
         w1 = weight_matrix(cfg, draws, 2 * k, first[k], dt) if raw is None or raw[0] != k \
@@ -214,7 +214,7 @@ def test_the_residual_runners_weight_gradients_are_central_differences(norm, at)
     draws, dt = DrawCache(), np.dtype("float64")
     x = np.asarray(input_batch(cfg, draws, dt, features=5))
     up = np.asarray(upstream_gradient(cfg, draws, dt, 5))
-    from initscope.sim.arch.residual import specs
+    from initscope.sim.arch.blocks import specs
 
     first = specs(cfg)[0]
     outs = _residual_forward(cfg, draws, x)
@@ -295,7 +295,8 @@ def test_pre_norm_grows_the_stream_linearly_and_post_norm_holds_it_at_1():
 
 
 def test_norm_is_refused_where_it_has_no_meaning():
-    with pytest.raises(ConfigError, match="norm is for the plain and residual networks"):
+    with pytest.raises(ConfigError,
+                       match="norm is for the plain, residual, conv and resconv networks"):
         validate(Config(arch="rnn", width=(32,), norm="batch"))
     with pytest.raises(ConfigError, match="lsuv tunes a stack without normalization"):
         validate(Config(scheme="lsuv", norm="layer"))

@@ -52,6 +52,8 @@ class Arch:
     check: Callable[[Config], None] = lambda cfg: None  # raises ConfigError
     trainable: bool = False  # training.Trainer covers it
     normalizes: bool = False  # takes the norm option (norm.py)
+    convolutional: bool = False  # takes the conv fields and the kernel-only schemes
+    blocks: bool = False  # residual blocks: a branch mode, nf's alpha, a signal propagation plot
 
 
 class RowRun:
@@ -75,6 +77,13 @@ class RowRun:
         summary, _ = self.summarize(x)
         setattr(lay, quantity, summary)
         return summary.finite
+
+    def channel_means(self, lay: LayerResult, a: np.ndarray) -> None:
+        """Each unit's (channel's) mean over the batch (and pixels) of a (rows, units)
+        array: their spread is what batch norm removes."""
+        ones = np.ones(a.shape[0], a.dtype)  # a BLAS product: far faster than a.mean(axis=0)
+        means = (ones @ a) / a.dtype.type(a.shape[0])
+        self.measure(lay, "channel_mean", means)
 
     def unit_flags(self, lay: LayerResult, a: np.ndarray) -> None:
         if self.act.can_die(self.cfg.slope):

@@ -20,32 +20,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from functools import lru_cache
 
 import numpy as np
 
 from initscope.sim.activations import ACTIVATIONS
-from initscope.sim.arch.base import Arch, RowRun, fresh_draws_runner
-from initscope.sim.config import Config, ConfigError
-from initscope.sim.gaussian import gaussian_moments
+from initscope.sim.arch.base import Arch, RowRun, Workspace
+from initscope.sim.arch.grids import gather, moments_grid, padding_of, scatter, sizes, taps
+from initscope.sim.config import LAYER_NORMS, Config, ConfigError
+from initscope.sim.im2col import Conv, Geometry, flipped, kept_bytes, scratch_bytes
 from initscope.sim.layers import bias_vector, input_batch, upstream_gradient, weight_matrix
 from initscope.sim.memory import Estimate, basis_transient, copies, samples_bytes
+from initscope.sim.norm import (
+    NormCache,
+    activation_gamma,
+    describe,
+    normalize,
+    normalize_backward,
+    standardize,
+)
 from initscope.sim.result import LayerResult, RunResult
-from initscope.sim.schemes import SCHEMES, WeightSpec, bias_spec
-from initscope.sim.theory import LayerTheory, theory_applies
-
-
-def padding_of(cfg: Config) -> int:
-    """The zero padding on each side: -1 means "same" (kernel // 2)."""
-    return cfg.kernel // 2 if cfg.padding < 0 else cfg.padding
-
-
-def sizes(cfg: Config) -> list[int]:
-    """The image's side before every layer, and after the last."""
-    out, n, p = [cfg.image], cfg.image, padding_of(cfg)
-    for _ in range(cfg.depth):
-        n = (n + 2 * p - cfg.kernel) // cfg.stride + 1
-        out.append(n)
-    return out
+from initscope.sim.schemes import CENTRE_ONLY, DELTA, DIRAC, SCHEMES, WeightSpec, bias_spec
+from initscope.sim.theory import LayerTheory, normed_forward, theory_applies, theory_note
 
 
 def weight_spec(cfg: Config) -> WeightSpec:
@@ -55,70 +51,29 @@ def weight_spec(cfg: Config) -> WeightSpec:
     return replace(SCHEMES[cfg.scheme].weight_spec(cfg, fan, fan), fan_out=cfg.channels)
 
 
-def im2col(x: np.ndarray, k: int, s: int, p: int) -> np.ndarray:
-    """(batch, n, n, c) -> (batch * m * m, k * k * c), every window of the padded x,
-    columns ordered (kernel row, kernel column, channel). Filled one kernel offset at a
-    time: each is a strided block whose channels stay contiguous, several times faster
-    than copying the windows of a sliding_window_view."""
-    if p:
-        x = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-    b, n, _, c = x.shape
-    m = (n - k) // s + 1
-    cols = np.empty((b, m, m, k, k, c), x.dtype)
-    for i in range(k):
-        for j in range(k):
-            cols[:, :, :, i, j, :] = x[:, i:i + s * (m - 1) + 1:s, j:j + s * (m - 1) + 1:s, :]
-    return cols.reshape(b * m * m, k * k * c)
-
-
-def col2im(dcols: np.ndarray, shape: tuple[int, ...], k: int, s: int, p: int) -> np.ndarray:
-    """The adjoint of im2col: every window's gradient added back where it was read."""
-    b, n, _, c = shape
-    m = (n + 2 * p - k) // s + 1
-    windows = dcols.reshape(b, m, m, k, k, c)
-    dx = np.zeros((b, n + 2 * p, n + 2 * p, c), dcols.dtype)
-    for i in range(k):
-        for j in range(k):
-            dx[:, i:i + s * (m - 1) + 1:s, j:j + s * (m - 1) + 1:s, :] += windows[:, :, :, i, j, :]
-    return dx[:, p:p + n, p:p + n, :] if p else dx
-
-
-def _window_sums(grid: np.ndarray, k: int, s: int, p: int) -> np.ndarray:
-    """Per output position, the sum of `grid` (n, n) over its k x k window (zeros
-    outside): how much variance each position gathers."""
-    n = grid.shape[0]
-    m = (n + 2 * p - k) // s + 1
-    padded = np.pad(grid, p)
-    out = np.zeros((m, m))
-    for i in range(k):
-        for j in range(k):
-            out += padded[i:i + s * (m - 1) + 1:s, j:j + s * (m - 1) + 1:s]
-    return out
-
-
-def _moments_grid(act, mean: float, var: np.ndarray, slope: float):
-    """E[phi], E[phi^2], E[phi'^2] at every position (one quadrature per value)."""
-    # 10 significant digits (not decimals: a variance of 1e-20 is not 0)
-    flat = np.array([float(f"{v:.10g}") for v in var.ravel()])
-    values, where = np.unique(flat, return_inverse=True)
-    table = np.array([[m.phi1, m.phi2, m.dphi2] for m in
-                      (gaussian_moments(act, mean, math.sqrt(max(v, 0.0)), slope)
-                       for v in values)])
-    return [table[where, q].reshape(var.shape) for q in range(3)]
-
-
 def theory(cfg: Config) -> list[LayerTheory] | None:
-    """The recursion of the plain stack, at every position of the image."""
-    if not theory_applies(cfg):
-        return None
-    act, k, s, p = ACTIVATIONS[cfg.activation], cfg.kernel, cfg.stride, padding_of(cfg)
+    return _theory(cfg.replace(seed=0, memory_limit=0.0))  # what the numbers depend on
+
+
+@lru_cache(maxsize=16)
+def _theory(cfg: Config) -> list[LayerTheory] | None:
+    """Dirac's exact chain; the plain stack's norm recursion (borders left out); or
+    the variance recursion at every pixel of the image."""
     w = weight_spec(cfg)
-    b = bias_spec(cfg, cfg.channels * k * k)
+    if w.basis == DIRAC and w.scale != 0:
+        return dirac_theory(cfg)
+    if SCHEMES[cfg.scheme].data_init or not theory_applies(cfg):
+        return None
+    if cfg.norm != "none":
+        return _normed_theory(cfg, w)
+    act, k, s, p = ACTIVATIONS[cfg.activation], cfg.kernel, cfg.stride, padding_of(cfg)
+    reads, factor = taps(cfg, w)
+    b = bias_spec(cfg, w.fan_in)
     m2 = np.ones((cfg.image, cfg.image))  # unit-variance inputs
     rows = []
     for _ in range(cfg.depth):
-        q = cfg.channels * w.var * _window_sums(m2, k, s, p) + b.var
-        phi1, phi2, dphi2 = _moments_grid(act, b.mean, q, cfg.slope)
+        q = gather(m2, reads, factor, k, s, p) + b.var
+        phi1, phi2, dphi2 = moments_grid(act, b.mean, q, cfg.slope)
         rows.append((q, phi1, phi2, dphi2, m2))
         m2 = phi2
     g2, out = np.ones_like(m2), []
@@ -126,70 +81,222 @@ def theory(cfg: Config) -> list[LayerTheory] | None:
         dz2 = g2 * dphi2
         act_var = max(float(phi2.mean() - phi1.mean() ** 2), 0.0)
         # dW at kernel offset (i, j) sums x at (s pos + (i, j) - p) times dz at pos
-        padded = np.pad(m2_in, p)
-        m = dz2.shape[0]
-        dw_var = np.mean([np.sum(padded[i:i + s * (m - 1) + 1:s, j:j + s * (m - 1) + 1:s] * dz2)
-                          for i in range(k) for j in range(k)]) * cfg.batch
+        every = [(i, j) for i in range(k) for j in range(k)]
+        dw_var = np.mean([float(np.sum(gather(m2_in, [t], 1.0, k, s, p) * dz2))
+                          for t in every]) * cfg.batch
         out.append(LayerTheory(math.sqrt(float(q.mean())), math.sqrt(act_var),
                                math.sqrt(float(g2.mean())), math.sqrt(float(dw_var))))
-        spread = np.zeros_like(padded)
-        for i in range(k):
-            for j in range(k):
-                spread[i:i + s * (m - 1) + 1:s, j:j + s * (m - 1) + 1:s] += dz2
-        n = m2_in.shape[0]
-        g2 = cfg.channels * w.var * (spread[p:p + n, p:p + n] if p else spread)
+        g2 = scatter(dz2, m2_in.shape[0], reads, factor, k, s, p)
     out.reverse()
     return out
 
 
+def _normed_theory(cfg: Config, w: WeightSpec) -> list[LayerTheory]:
+    """The plain stack's recursion through the norm for the forward pass, which takes
+    every pixel alike (exact without padding); backward, the gradient's variance runs
+    pixel by pixel, as the transposed convolution spreads it (fewer taps reach a border
+    pixel, with or without padding)."""
+    k, s, p, fan = cfg.kernel, cfg.stride, padding_of(cfg), w.fan_in
+    m1, m2, forward = 0.0, 1.0, []  # the images: zero mean, unit variance
+    for i in range(cfg.depth):
+        layer, m1, m2 = normed_forward(cfg, m1, m2, i, fan, fan)
+        forward.append(layer)
+    reads, _ = taps(cfg, w)
+    side = sizes(cfg)
+    g2, out = np.ones((side[-1], side[-1])), []
+    for i in range(cfg.depth - 1, -1, -1):
+        lay = forward[i]
+        dz2 = lay.dz_factor * g2
+        inside = np.ones((side[i], side[i]))  # which taps read the image, not its padding
+        every = [(a, b) for a in range(k) for b in range(k)]
+        reach = np.mean([float(np.sum(gather(inside, [t], 1.0, k, s, p) * dz2)) for t in every])
+        dw_var = cfg.batch * lay.m2_in * lay.raw_factor * reach
+        out.append(LayerTheory(lay.pre_std, lay.act_std, math.sqrt(float(g2.mean())),
+                               math.sqrt(dw_var)))
+        g2 = scatter(dz2, side[i], reads, fan * lay.weight_var / len(reads), k, s, p)
+    out.reverse()
+    return out
+
+
+def dirac_theory(cfg: Config) -> list[LayerTheory] | None:
+    """A Dirac kernel passes each pixel on: with stride 1 and same padding every pixel
+    runs the chain h_l = phi(scale h_{l-1} + b) on its own input x, so the moments
+    are one-dimensional integrals over x (a fine grid; exact up to its spacing), not
+    a Gaussian recursion. Backward, g_{l-1} = scale phi'(z_l) g_l. For dW, an entry
+    sums h (at the tap's pixel) times dz over the batch and pixels: independent
+    factors but on the centre tap's diagonal, where both are functions of one x."""
+    w, b = weight_spec(cfg), bias_spec(cfg, cfg.channels * cfg.kernel ** 2)
+    k, n = cfg.kernel, cfg.image
+    if b.scale or cfg.norm != "none" or cfg.stride != 1 or k % 2 == 0 \
+            or padding_of(cfg) != k // 2:
+        return None
+    act = ACTIVATIONS[cfg.activation]
+    if cfg.input_dist == "uniform":
+        x = (np.arange(20001) + 0.5) / 20001 * 2 * math.sqrt(3.0) - math.sqrt(3.0)
+        weight = np.full(x.size, 1.0 / x.size)
+    else:
+        x = np.linspace(-12.0, 12.0, 48001)
+        weight = np.exp(-0.5 * x * x)
+        weight /= weight.sum()
+
+    def mean(v: np.ndarray) -> float:
+        return float(np.dot(weight, v))
+
+    def std(v: np.ndarray) -> float:
+        return math.sqrt(max(mean(v * v) - mean(v) ** 2, 0.0))
+
+    hs, zs, slopes = [x], [], []
+    with np.errstate(all="ignore"):
+        for _ in range(cfg.depth):
+            z = w.scale * hs[-1] + b.mean
+            zs.append(z)
+            hs.append(act.apply(z, cfg.slope))
+            slopes.append(act.slope_of(z, cfg.slope))
+        p = k // 2
+        valid = float(np.mean([(n - abs(i - p)) / n for i in range(k)])) ** 2
+        out, g2 = [], np.ones_like(x)  # per x: E[g^2] given the pixel's input
+        for i in range(cfg.depth - 1, -1, -1):
+            dz2 = g2 * slopes[i] ** 2
+            a2 = hs[i] * hs[i]
+            joint = mean(a2 * dz2) - mean(a2) * mean(dz2)
+            dw = cfg.batch * n * n * (mean(a2) * mean(dz2) * valid
+                                      + joint / (k * k * cfg.channels))
+            out.append(LayerTheory(std(zs[i]), std(hs[i + 1]), math.sqrt(mean(g2)),
+                                   math.sqrt(max(dw, 0.0))))
+            g2 = w.scale * w.scale * dz2
+    out.reverse()
+    return out
+
+
+def note(cfg: Config) -> str | None:
+    """Where the conv stack's prediction does not hold, or only roughly."""
+    w = weight_spec(cfg)
+    if w.basis == DIRAC and w.scale != 0:
+        return None if dirac_theory(cfg) is not None else (
+            "no prediction: a Dirac stack is predicted without a norm, with constant biases, "
+            "stride 1, an odd kernel and same padding")
+    if w.basis == DELTA:
+        return "approximate: the orthogonal channel mixing is not independent draws"
+    if cfg.norm != "none" and padding_of(cfg):
+        return "approximate: the norm's recursion leaves out the zero-padded border"
+    return theory_note(cfg)
+
+
+def geometries(cfg: Config) -> list[Geometry]:
+    side = sizes(cfg)
+    return [Geometry(cfg.batch, n, cfg.channels, cfg.channels, cfg.kernel, cfg.stride,
+                     padding_of(cfg)) for n in side[:-1]]
+
+
+class Buffers:
+    """Every layer's convolution buffers and activations, kept from run to run while
+    the geometry and dtype stay the same."""
+
+    def __init__(self, cfg: Config) -> None:
+        dt = np.dtype(cfg.dtype)
+        scratch: dict = {}
+        self.convs = [Conv(g, dt, scratch) for g in geometries(cfg)]
+        self.acts = [np.empty_like(c.z) for c in self.convs]
+        self.dz = np.empty_like(self.convs[0].z)
+
+    @staticmethod
+    def key(cfg: Config) -> tuple:
+        return ("conv", tuple(geometries(cfg)), cfg.dtype)
+
+
 class ConvRun(RowRun):
-    def execute(self) -> RunResult:
+    def __init__(self, space: Workspace, cfg: Config, cancel, on_forward) -> None:
+        super().__init__(space.draws, cfg, cancel, on_forward)
+        self.space = space
+        self.norm = cfg.norm if cfg.norm in LAYER_NORMS else None
+        self.norm_first = cfg.norm_at == "before"
+
+    def _weights(self, spec: WeightSpec) -> list[tuple[np.ndarray, NormCache | None]]:
+        """Each layer's kernel matrix, and with nf the standardization's cache (gamma 1
+        where the layer reads the images)."""
         cfg, dt, draws = self.cfg, self.dt, self.draws
-        c, k, s, p = cfg.channels, cfg.kernel, cfg.stride, padding_of(cfg)
-        side = sizes(cfg)
+        if cfg.norm != "nf":
+            return [(weight_matrix(cfg, draws, i, spec, dt), None) for i in range(cfg.depth)]
+        unit = replace(spec, scale=1.0)
+        gamma = activation_gamma(cfg.activation, cfg.slope)
+        return [standardize(weight_matrix(cfg, draws, i, unit, dt), spec.scale,
+                            1.0 if i == 0 else gamma) for i in range(cfg.depth)]
+
+    def execute(self) -> RunResult:
+        cfg, dt, draws, act = self.cfg, self.dt, self.draws, self.act
+        c = cfg.channels
+        draws.keep_only(set())
+        buf = self.space.reuse(Buffers.key(cfg), lambda: Buffers(cfg))
         w = weight_spec(cfg)
-        b = bias_spec(cfg, c * k * k)
+        b = bias_spec(cfg, w.fan_in)
         predicted = theory(cfg)
-        weights = [weight_matrix(cfg, draws, i, w, dt) for i in range(cfg.depth)]
+        weights = self._weights(w)
         biases = [bias_vector(cfg, draws, i, b, c, dt) for i in range(cfg.depth)]
-        layers = [LayerResult(i + 1, c * k * k, c, float(np.std(weights[i], dtype=np.float64)),
-                              w.std, theory=predicted[i] if predicted else None)
+        target = nf_target_std(cfg, w) if cfg.norm == "nf" else w.std
+        layers = [LayerResult(i + 1, w.fan_in, c, float(np.std(weights[i][0], dtype=np.float64)),
+                              target[i] if cfg.norm == "nf" else target,
+                              theory=predicted[i] if predicted else None)
                   for i in range(cfg.depth)]
-        result = RunResult(cfg, layers, theory_note=None if predicted else
-                           "no prediction: every weight has one value")
-        x = np.asarray(input_batch(cfg, draws, dt, features=side[0] ** 2 * c))
-        h = x.reshape(cfg.batch, side[0], side[0], c)
-        kept = []  # per layer: its input's shape, its windows, its z
-        for i in range(cfg.depth):
+        result = RunResult(cfg, layers, theory_note=note(cfg))
+        h = np.asarray(input_batch(cfg, draws, dt, features=cfg.image ** 2 * c))
+        zs, caches = [], []  # per layer: what phi read, and the norm's cache
+        for i, conv in enumerate(buf.convs):
             self.check()
             lay = layers[i]
-            cols = im2col(h, k, s, p)
-            z = cols @ weights[i]
+            z = conv.forward(h, weights[i][0])
             z += biases[i]
-            a = self.act.apply(z, cfg.slope)
-            kept.append((h.shape, cols, z))
+            cache = None
+            if self.norm and self.norm_first:
+                z, cache = normalize(self.norm, z)
+            a = buf.acts[i]
+            act.forward(z, a, cfg.slope)
+            out = a
+            if self.norm and not self.norm_first:
+                out, cache = normalize(self.norm, a)
+            zs.append(z)
+            caches.append(cache)
             self.unit_flags(lay, a)
-            if not (self.measure(lay, "preactivation", z) & self.measure(lay, "activation", a)):
+            self.channel_means(lay, out)
+            if not (self.measure(lay, "preactivation", z) & self.measure(lay, "activation", out)):
                 result.overflow_layer, result.overflow_pass = i + 1, "forward"
                 break
-            h = a.reshape(cfg.batch, side[i + 1], side[i + 1], c)
+            h = out
 
         def backward() -> None:
-            g = np.asarray(upstream_gradient(cfg, draws, dt, side[-1] ** 2 * c))
+            g = np.asarray(upstream_gradient(cfg, draws, dt, buf.convs[-1].g.out_side ** 2 * c))
             g = g.reshape(-1, c)
             for i in range(cfg.depth - 1, -1, -1):
                 self.check()
-                lay = layers[i]
-                shape, cols, z = kept[i]
+                lay, conv = layers[i], buf.convs[i]
                 if not self.measure(lay, "gradient", g):
                     result.overflow_layer, result.overflow_pass = i + 1, "backward"
                     return
-                dz = g * self.act.slope_of(z, cfg.slope)
-                self.measure(lay, "weight_gradient", cols.T @ dz)
+                if self.norm and not self.norm_first:
+                    g = normalize_backward(g, caches[i])
+                dz = buf.dz[:g.shape[0]]
+                act.derivative(zs[i], buf.acts[i], dz, cfg.slope)
+                dz *= g
+                if self.norm and self.norm_first:
+                    dz = normalize_backward(dz, caches[i])
+                dw = conv.weight_grad(dz)
+                ws = weights[i][1]  # nf: the raw kernel's gradient, through the standardization
+                self.measure(lay, "weight_gradient",
+                             dw if ws is None else normalize_backward(dw, ws))
                 if i:
-                    g = col2im(dz @ weights[i].T, shape, k, s, p).reshape(-1, c)
+                    g = conv.input_grad(dz, flipped(weights[i][0], cfg.kernel, c))
 
         return self.finish(result, backward)
+
+
+def run(space: Workspace, cfg: Config, cancel=None, on_forward=None) -> RunResult:
+    return ConvRun(space, cfg, cancel, on_forward).execute()
+
+
+def nf_target_std(cfg: Config, spec: WeightSpec) -> list[float]:
+    """A standardized kernel's entry std: gamma / sqrt(fan_in), gamma 1 for layer 1."""
+    gamma = activation_gamma(cfg.activation, cfg.slope)
+    return [0.0 if spec.scale == 0 else (1.0 if i == 0 else gamma) / math.sqrt(spec.fan_in)
+            for i in range(cfg.depth)]
 
 
 def check(cfg: Config) -> None:
@@ -208,27 +315,32 @@ def check(cfg: Config) -> None:
 
 
 def estimate(cfg: Config) -> Estimate:
-    """The weights, every layer's windows and z kept, the image tensors, and the
-    backward's scatter."""
+    """The kernels (and their draws), every layer's kept buffers (padded input,
+    windows, z, phi(z)), the backward pass's framed dz and windows, and the norms'
+    copies."""
     item = np.dtype(cfg.dtype).itemsize
     c, k = cfg.channels, cfg.kernel
-    side = sizes(cfg)
+    geoms = geometries(cfg)
     w = weight_spec(cfg)
-    inputs = (2 if cfg.input_dist == "uniform" else 1) * cfg.batch * side[0] ** 2 * c
-    draws = (copies(w) * cfg.depth * c * k * k * c + inputs + cfg.batch * side[-1] ** 2 * c
+    inputs = (2 if cfg.input_dist == "uniform" else 1) * cfg.batch * cfg.image ** 2 * c
+    kernel = k * k * c * c
+    draws = (copies(w) * cfg.depth * kernel + inputs + geoms[-1].positions * c
              + 2 * cfg.depth * c) * item
-    positions = [cfg.batch * n * n for n in side[1:]]
-    kept = sum(pos * c * (k * k + 1) for pos in positions) * item  # windows and z
-    padded = [cfg.batch * (n + 2 * padding_of(cfg)) ** 2 * c for n in side[:-1]]
-    # forward: the padded input and the layer's output; backward (not below layer 2):
-    # the gradient, dz and phi' at the output, the windows' gradients, the padded dx
-    forward = max(pad + pos * c for pad, pos in zip(padded, positions))
-    backward = max([3 * pos * c + pos * c * k * k + pad
-                    for pad, pos in zip(padded[1:], positions[1:])] or [0])
-    scratch = (max(forward, backward) + 2 * positions[-1] * c) * item + 2 * 65536 * 8
-    shapes = [(c * k * k, c)] * cfg.depth
-    samples = samples_bytes(replace(cfg, batch=max(positions)), shapes)
-    return Estimate(draws, kept, scratch, samples, basis_transient(w.basis, c * k * k * c, item))
+    kept = sum(kept_bytes(g, item) + g.positions * c * item for g in geoms)
+    positions = [g.positions for g in geoms]
+    normed = cfg.norm in LAYER_NORMS
+    if normed:  # each layer's normalized copy, kept for the backward pass
+        kept += sum(positions) * c * item
+    # backward: dz, g, the input gradient; a norm's backward and the weight gradient
+    scratch = max(scratch_bytes(g, item) for g in geoms) + 3 * positions[0] * c * item \
+        + (2 * positions[0] * c * item if normed else 0) + 2 * kernel * item + 2 * 65536 * 8
+    transient = basis_transient(w.basis if w.basis not in CENTRE_ONLY else "orthogonal",
+                                kernel if w.basis not in CENTRE_ONLY else c * c, item)
+    if cfg.norm == "nf":  # the unit kernels, standardized, and their caches
+        draws += 2 * cfg.depth * kernel * item
+        transient = max(transient, kernel * (8 + 2 * item))
+    samples = samples_bytes(replace(cfg, batch=max(positions)), [(k * k * c, c)] * cfg.depth)
+    return Estimate(draws, kept, scratch, samples, transient)
 
 
 CONV = Arch(
@@ -237,10 +349,13 @@ CONV = Arch(
                 "on unit-Gaussian images, via im2col; depth counts layers",
     row_noun="layers",
     row_prefix="L",
-    run=fresh_draws_runner(ConvRun),
+    run=run,
     estimate=estimate,
-    shape=lambda cfg: (f"depth {cfg.depth} conv {cfg.kernel}x{cfg.kernel}/{cfg.stride}, "
-                       f"{cfg.channels} ch, {cfg.image}px"),
+    shape=lambda cfg: ", ".join(filter(None, [
+        f"depth {cfg.depth} conv {cfg.kernel}x{cfg.kernel}/{cfg.stride}, {cfg.channels} ch, "
+        f"{cfg.image}px", describe(cfg.norm, cfg.norm_at, cfg.nf_alpha, False)])),
     theory=theory,
     check=check,
+    normalizes=True,
+    convolutional=True,
 )

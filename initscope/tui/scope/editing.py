@@ -143,7 +143,7 @@ class ScopeScreen(Screen):
 
     def action_step(self, field: str, delta: int) -> None:
         spec = FIELDS_BY_NAME[field]
-        value = stepped(spec, current(self.current_config(), field), delta)
+        value = stepped(spec, current(self.current_config(), field), delta, self.current_config())
         self.propose(**{field: as_config_value(field, value)})
 
     def action_new_seed(self) -> None:

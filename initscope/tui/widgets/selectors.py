@@ -47,6 +47,7 @@ class Field:
     name: str
     label: str
     choices: tuple = ()  # a closed list to cycle through
+    choices_for: Callable[[Config], tuple] | None = None  # the ones this config can take
     ladder: tuple = ()  # numbers to step along; exact values are typed with Enter
     factor: float = 0.0  # or: each step multiplies (divides) by this
     integer: bool = False
@@ -67,20 +68,29 @@ def _arch(*names: str) -> Callable[[Config], bool]:
     return lambda c: c.arch in names
 
 
+def _convolutional(c: Config) -> bool:
+    return ARCHS[c.arch].convolutional
+
+
+def _schemes_for(c: Config) -> tuple:
+    """Every scheme but the kernel-only ones outside a convolutional network."""
+    return tuple(name for name, s in SCHEMES.items() if _convolutional(c) or not s.conv_only)
+
+
 FIELDS: list[Field] = [
     Field("arch", "Network", choices=tuple(ARCHS)),
-    Field("branch", "  branch", choices=BRANCHES, visible=_arch("residual")),
+    Field("branch", "  branch", choices=BRANCHES, visible=lambda c: ARCHS[c.arch].blocks),
     Field("time_steps", "  steps", integer=True, visible=_arch("rnn"),
           ladder=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)),
     Field("rnn_input", "  input", choices=RNN_INPUTS, visible=_arch("rnn")),
-    Field("channels", "  channels", integer=True, visible=_arch("conv"),
+    Field("channels", "  channels", integer=True, visible=_convolutional,
           ladder=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512)),
-    Field("image", "  image", integer=True, visible=_arch("conv"),
+    Field("image", "  image", integer=True, visible=_convolutional,
           ladder=(4, 8, 16, 28, 32, 64, 128, 256)),
-    Field("kernel", "  kernel", integer=True, visible=_arch("conv"), ladder=(1, 3, 5, 7)),
+    Field("kernel", "  kernel", integer=True, visible=_convolutional, ladder=(1, 3, 5, 7)),
     Field("stride", "  stride", integer=True, visible=_arch("conv"), ladder=(1, 2, 3, 4)),
     Field("padding", "  padding", integer=True, visible=_arch("conv"), minimum=-1),
-    Field("scheme", "Scheme", choices=tuple(SCHEMES)),
+    Field("scheme", "Scheme", choices=tuple(SCHEMES), choices_for=_schemes_for),
     Field("std", "  std", ladder=(0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.3, 1.0, 3.0),
           visible=_uses("std")),
     Field("bound", "  bound", ladder=(0.001, 0.01, 0.05, 0.1, 0.3, 1.0, 3.0),
@@ -99,10 +109,10 @@ FIELDS: list[Field] = [
     Field("norm_at", "  at", choices=NORM_PLACES,
           visible=lambda c: ARCHS[c.arch].normalizes and c.norm in LAYER_NORMS),
     Field("nf_alpha", "  alpha", ladder=(0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0),
-          visible=lambda c: c.arch == "residual" and c.norm == "nf"),
-    Field("depth", "Depth", integer=True, visible=_arch("plain", "residual", "conv"),
+          visible=lambda c: ARCHS[c.arch].blocks and c.norm == "nf"),
+    Field("depth", "Depth", integer=True, visible=lambda c: c.arch != "rnn",
           ladder=(1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 500, 1000)),
-    Field("width", "Width", integer=True, visible=lambda c: c.arch != "conv",
+    Field("width", "Width", integer=True, visible=lambda c: not _convolutional(c),
           ladder=(2, 4, 8, 16, 32, 64, 100, 128, 256, 500, 1000, 2000, 4096, 8192)),
     Field("bias", "Bias", choices=BIAS_MODES),
     Field("bias_value", "  value", ladder=(-1.0, -0.1, -0.01, 0.0, 0.01, 0.1, 0.5, 1.0),
@@ -151,7 +161,7 @@ def show_value(cfg: Config, name: str) -> str:
         return "auto"
     if name == "batch_size" and cfg.batch_size == 0:
         return "full"
-    if name == "norm_at" and cfg.arch == "residual":  # pre-norm x + F(N x), post N(x + F x)
+    if name == "norm_at" and ARCHS[cfg.arch].blocks:  # pre-norm x + F(N x), post N(x + F x)
         return "pre" if cfg.norm_at == "before" else "post"
     value = current(cfg, name)
     if name == "gain" and abs(value - 5 / 3) < 1e-12:
@@ -159,12 +169,13 @@ def show_value(cfg: Config, name: str) -> str:
     return fmt(value) if isinstance(value, float) else str(value)
 
 
-def stepped(f: Field, value, delta: int):
-    """The value `delta` steps from `value`: the next choice, or the next rung of the
-    ladder above (below) a value that lies between rungs."""
+def stepped(f: Field, value, delta: int, cfg: Config | None = None):
+    """The value `delta` steps from `value`: the next choice (of those `cfg` can
+    take), or the next rung of the ladder above (below) a value between rungs."""
     if f.choices:
-        i = f.choices.index(value) if value in f.choices else 0
-        return f.choices[(i + delta) % len(f.choices)]
+        choices = f.choices_for(cfg) if f.choices_for and cfg is not None else f.choices
+        i = choices.index(value) if value in choices else 0
+        return choices[(i + delta) % len(choices)]
     if f.factor:
         return value * f.factor ** delta
     if not f.ladder:
@@ -250,7 +261,7 @@ class Selector(Widget, can_focus=True):
             self.refresh()  # the other fields keep their lines as drawn
 
     def action_step(self, delta: int) -> None:
-        value = stepped(self.spec, current(self.cfg, self.spec.name), delta)
+        value = stepped(self.spec, current(self.cfg, self.spec.name), delta, self.cfg)
         self.post_message(self.Changed(self.spec.name, as_config_value(self.spec.name, value)))
 
     def action_edit(self) -> None:
