@@ -41,6 +41,13 @@ CASES = {
     "conv 64 ch, 32 px, batch 32, depth 5, ReLU": Config(
         arch="conv", scheme="he_normal", activation="relu", batch=32, channels=64, image=32,
         depth=5),
+    "conv batch norm, 32 ch, batch 32, ReLU": Config(
+        arch="conv", scheme="he_normal", activation="relu", batch=32, channels=32, norm="batch"),
+    "resconv default (10 blocks, 16 ch, 16 px, batch 32), ReLU": Config(
+        arch="resconv", scheme="he_normal", activation="relu", batch=32),
+    "resconv NF, 64 ch, 16 px, batch 16, depth 4": Config(
+        arch="resconv", scheme="he_normal", activation="relu", batch=16, channels=64, depth=4,
+        norm="nf"),
 }
 
 

@@ -34,6 +34,8 @@ from tests.tui.helpers import pane  # noqa: E402
 CASES = {
     "course demo (depth 10)": Config(scheme="xavier_normal"),
     "depth 50": Config(scheme="xavier_normal", depth=50),
+    "conv default (10 x 3x3, 16 ch, 16 px, batch 32)": Config(arch="conv", batch=32),
+    "resconv default (10 blocks, batch 32)": Config(arch="resconv", batch=32),
 }
 PRESSES = 15
 PROBE = 0.005

@@ -61,6 +61,35 @@ class MatmulFloor:
                 g = self.g[i]
 
 
+def _windows_products(rows: int, fan: int, c: int, dt, rng) -> tuple:
+    """Random windows (rows, fan), a kernel (fan, c), and the outputs of z = cols W,
+    dW = cols^T dz and dcols = dz W^T."""
+    return (rng.standard_normal((rows, fan), dtype=dt.type),
+            rng.standard_normal((fan, c), dtype=dt.type), np.empty((rows, c), dt),
+            np.empty((fan, c), dt), np.empty((rows, fan), dt))
+
+
+class ResConvFloor:
+    """The residual conv blocks' unavoidable products: per block, both convolutions'
+    windows times W; back, dW1 = windows^T dz and both windows' gradients dz W^T (the
+    stream's gradient passes both layers of every block)."""
+
+    def __init__(self, cfg: Config) -> None:
+        dt, rng = np.dtype(cfg.dtype), np.random.default_rng(cfg.seed)
+        fan, rows = cfg.channels * cfg.kernel ** 2, cfg.batch * cfg.image ** 2
+        self.layers = [_windows_products(rows, fan, cfg.channels, dt, rng)
+                       for _ in range(2 * cfg.depth)]
+
+    def __call__(self) -> None:
+        for cols, w, z, _, _ in self.layers:
+            np.matmul(cols, w, out=z)
+        for k in range(len(self.layers) - 1, -1, -1):
+            cols, w, z, dw, dcols = self.layers[k]
+            if k % 2 == 0:  # W1: the gradient shown
+                np.matmul(cols.T, z, out=dw)
+            np.matmul(z, w.T, out=dcols)
+
+
 class ConvFloor:
     """The convolution stack's unavoidable products: per layer, the windows times W,
     and back, the windows' transpose times dz and dz times W^T (not below layer 2).
@@ -102,7 +131,7 @@ def run_bench(cfg: Config, repeats: int = 5) -> list[BenchRow]:
     """Median seconds of: the floor; a recompute after a scheme/activation/bias change
     (draws cached); a recompute with a new seed (fresh draws)."""
     check_budget(cfg)
-    floor = ConvFloor(cfg) if cfg.arch == "conv" else MatmulFloor(cfg)
+    floor = {"conv": ConvFloor, "resconv": ResConvFloor}.get(cfg.arch, MatmulFloor)(cfg)
     warm, fresh = Simulator(), Simulator()  # one keeps its draws, one never can
     warm.run(cfg)
     flip = {"n": 0}

@@ -109,6 +109,10 @@ def config_from_options(values: dict[str, Any], preset: str | None = None,
             raise ConfigError(f"unknown preset {preset!r}; choose one of: "
                               f"{', '.join(PRESETS_BY_NAME)}")
         base = PRESETS_BY_NAME[preset].apply(base)
+    if values.get("arch") is not None and values["arch"] != base.arch:
+        from initscope.sim.arch import with_arch
+
+        base = with_arch(base, values["arch"])  # the defaults that go with the network
     return config_from({k: v for k, v in values.items() if v is not None}, base)
 
 

@@ -102,6 +102,35 @@ PRESETS: list[Preset] = [
            "kaiming_uniform(a = sqrt 5) with fan_in = channels k^2: Var = 1/(3 fan_in), "
            "too small for ReLU, so the activations shrink",
            dict(arch="conv", scheme="torch_linear", activation="relu", batch=32)),
+    Preset("", "conv_bn", "conv: batch norm, tiny init",
+           "BatchNorm2d (per channel over images and pixels) before ReLU: N(0, 0.01^2) "
+           "kernels look healthy forward, while the gradients grow by pi/(pi-1) a layer",
+           dict(arch="conv", scheme="normal", std=0.01, activation="relu", norm="batch",
+                channels=32, batch=32)),
+    Preset("", "conv_dirac", "conv: Dirac (identity) kernels",
+           "PyTorch's dirac_: each layer passes its input on, so a ReLU stack is relu(x) at "
+           "every depth and the theory is exact",
+           dict(arch="conv", scheme="dirac", activation="relu", batch=32)),
+    Preset("", "conv_delta", "conv: delta-orthogonal",
+           "an orthogonal channel mixing at the kernel's centre (Xiao et al. 2018): every "
+           "pixel's norm is kept; with tanh it stays near dynamical isometry",
+           dict(arch="conv", scheme="delta_orthogonal", activation="tanh", channels=64,
+                batch=32, depth=20)),
+    Preset("", "resnet_plain", "ResNet: He blocks, no norm",
+           "3x3 conv blocks x + F(x) with He kernels: the stream's variance doubles with "
+           "every block (signal propagation plot)",
+           dict(arch="resconv", scheme="he_normal", activation="relu", bias="zeros",
+                channels=32, batch=16)),
+    Preset("", "resnet_bn", "ResNet: batch norm",
+           "pre-activation BatchNorm2d blocks x + F(BN(x)): the stream's variance grows by "
+           "a fixed amount a block, linearly",
+           dict(arch="resconv", scheme="he_normal", activation="relu", bias="zeros",
+                norm="batch", channels=32, batch=16)),
+    Preset("", "resnet_nf", "ResNet: normalizer-free",
+           "NF-ResNet on images: x + 0.2 F(x / beta) with scaled weight standardization; "
+           "variance 1 + k alpha^2 at block k and channel means near zero, no norm at all",
+           dict(arch="resconv", scheme="he_normal", activation="relu", bias="zeros",
+                norm="nf", nf_alpha=0.2, channels=32, batch=16)),
     Preset("", "rnn_orthogonal", "RNN: orthogonal",
            "orthogonal W keeps the hidden norm: only tanh contracts it, the same every draw",
            dict(arch="rnn", scheme="orthogonal", activation="tanh", width=(128,), inputs=128,

@@ -9,7 +9,7 @@ from initscope.tui.app import InitScopeApp
 from tests.tui.helpers import core_rows, main, pane, screen_rows, settle
 
 EXPECTED = {"course_tour", "symmetry", "he_vs_xavier", "residual", "rnn", "check_the_notes",
-            "normalization"}
+            "normalization", "convolutions"}
 
 
 def test_every_builtin_scene_loads_and_runs():
@@ -63,6 +63,31 @@ def test_the_normalization_scene_shows_what_its_captions_say():
     spp = Simulator().run(load_scene("normalization").steps[7].config).spp
     # linear: each block adds 2 (1 - 1/pi) = 1.36 to the channel variance
     assert all(1.2 < step < 1.55 for step in np.diff([row.variance for row in spp]))
+
+
+def test_the_convolutions_scene_shows_what_its_captions_say():
+    steps = [Simulator().run(step.config) for step in load_scene("convolutions").steps]
+    he, torch_default, small, means, bn, dirac, delta, plain, bn_res, nf = steps
+    assert he.layers[-1].activation.std == pytest.approx(he.layers[0].activation.std, rel=0.3)
+    shrink = [lay.activation.std for lay in torch_default.layers]
+    assert all(b < a / 2 for a, b in zip(shrink[:4], shrink[1:4]))
+    floor = torch_default.layers[-1]  # the bias's fixed point, predicted
+    assert floor.activation.std == pytest.approx(floor.theory.activation_std, rel=0.25)
+    # on an 8 x 8 image the border pixels (28 of 64) pull the average down, as predicted
+    assert small.layers[0].preactivation.std < he.layers[0].preactivation.std
+    assert small.layers[0].theory.preactivation_std < he.layers[0].theory.preactivation_std
+    assert means.layers[-1].channel_mean.std > 0.1 * means.layers[-1].activation.std
+    assert all(lay.preactivation.std == pytest.approx(1, abs=0.01) for lay in bn.layers)
+    assert len({round(lay.activation.std, 9) for lay in dirac.layers}) == 1  # relu(x) throughout
+    stds = [lay.activation.std for lay in delta.layers]
+    assert stds[-1] / stds[9] > 0.6  # slow: a power law in depth, not a geometric decay
+    assert stds[-1] == pytest.approx(delta.layers[-1].theory.activation_std, rel=0.05)
+    growth = [row.variance + row.squared_mean for row in plain.spp]
+    assert all(b / a > 1.5 for a, b in zip(growth, growth[1:]))
+    steps_bn = np.diff([row.variance for row in bn_res.spp])
+    assert np.all(steps_bn > 0) and steps_bn.max() / steps_bn.min() < 1.6
+    for k, row in enumerate(nf.spp, start=1):
+        assert row.variance == pytest.approx(1 + k * 0.04, rel=0.1)
 
 
 # the line of the bad value, not of its step's header

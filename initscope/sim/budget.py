@@ -14,10 +14,20 @@ def estimate(cfg: Config) -> Estimate:
     return ARCHS[cfg.arch].estimate(cfg)
 
 
-def over_budget(need: int, limit: int, what: str = "this config") -> MemoryBudgetError:
+def sizes_to_lower(cfg: Config | None) -> str:
+    """What makes the network smaller, in the config's own fields."""
+    if cfg is not None and ARCHS[cfg.arch].convolutional:
+        return "channels, image, depth or batch"
+    if cfg is not None and cfg.arch == "rnn":
+        return "width, time steps or batch"
+    return "width, depth or batch"
+
+
+def over_budget(need: int, limit: int, what: str = "this config",
+                cfg: Config | None = None) -> MemoryBudgetError:
     return MemoryBudgetError(
         f"{what} needs {format_bytes(need)}, over the memory budget of "
-        f"{format_bytes(limit)}: lower the width, depth or batch"
+        f"{format_bytes(limit)}: lower the {sizes_to_lower(cfg)}"
     )
 
 
@@ -26,7 +36,7 @@ def check_budget(cfg: Config) -> Estimate:
     est = estimate(cfg)
     limit = budget_bytes(cfg)
     if est.total > limit:
-        raise over_budget(est.total, limit)
+        raise over_budget(est.total, limit, cfg=cfg)
     return est
 
 

@@ -16,6 +16,9 @@ dz W^T back window by window (col2im) costs k^2 strided additions.
 Every buffer is allocated once per geometry and reused: a fresh array of several
 megabytes costs its page faults on every run, as much as the matmul itself at 16
 channels. The padded frames' borders are written once, as zeros, and never again.
+A layer keeps only its padded input: the windows, k^2 times larger, live in one
+buffer shared by the layers, and dW copies them again from the padded input (a
+copy into a buffer already in cache costs about what reading a kept one does).
 """
 
 from __future__ import annotations
@@ -76,17 +79,17 @@ def flipped(w: np.ndarray, k: int, c_in: int) -> np.ndarray:
 
 
 class Conv:
-    """One convolution's buffers: the padded input, the windows (kept for dW), z, and
-    for the backward pass the framed dz and its windows (shared by every layer of the
-    same geometry through `scratch`)."""
+    """One convolution's buffers: the padded input and z, kept; the windows, and for
+    the backward pass the framed dz, shared by the layers of a network through
+    `scratch`."""
 
     def __init__(self, g: Geometry, dt: np.dtype, scratch: dict | None = None) -> None:
         self.g, self.dt = g, np.dtype(dt)
         full = g.side + 2 * g.pad
         self.padded = np.zeros((g.batch, full, full, g.channels), self.dt)
-        self.cols = np.empty((g.positions, g.window), self.dt)
         self.z = np.empty((g.positions, g.out_channels), self.dt)
         self.scratch = {} if scratch is None else scratch
+        self.cols = self._buffer("cols", (g.positions, g.window))
 
     def forward(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         """z = conv(x, W) into the kept buffer; x is (batch, side, side, c) or its
@@ -100,6 +103,7 @@ class Conv:
 
     def weight_grad(self, dz: np.ndarray) -> np.ndarray:
         """dL/dW = windows^T dz, a new (k k c, c_out) array."""
+        windows_into(self.padded, self.g.kernel, self.g.stride, self.cols)
         return self.cols.T @ dz
 
     def input_grad(self, dz: np.ndarray, w_flipped: np.ndarray) -> np.ndarray:
@@ -122,13 +126,20 @@ class Conv:
         return self.scratch[key]
 
 
-def scratch_bytes(g: Geometry, item: int) -> int:
-    """The backward pass's framed dz and its windows."""
-    framed = g.batch * (g.side + g.kernel - 1) ** 2 * g.out_channels
-    return (framed + g.batch * g.side ** 2 * g.kernel ** 2 * g.out_channels) * item
+def scratch_bytes(geometries: list[Geometry], item: int) -> int:
+    """The shared buffers: every distinct shape of windows, forward and backward
+    (the input gradient's, (batch side side, k k c_out), from the second layer on:
+    nothing needs the images' gradient), and of the framed dz."""
+    shapes = set()
+    for i, g in enumerate(geometries):
+        shapes.add(("cols", (g.positions, g.window)))
+        if i:
+            shapes.add(("cols", (g.batch * g.side ** 2, g.kernel ** 2 * g.out_channels)))
+            shapes.add(("frame", (g.batch * (g.side + g.kernel - 1) ** 2, g.out_channels)))
+    return sum(a * b for _, (a, b) in shapes) * item
 
 
 def kept_bytes(g: Geometry, item: int) -> int:
-    """A layer's padded input, windows and z."""
+    """A layer's padded input and z."""
     full = g.side + 2 * g.pad
-    return (g.batch * full * full * g.channels + g.positions * (g.window + g.out_channels)) * item
+    return (g.batch * full * full * g.channels + g.positions * g.out_channels) * item

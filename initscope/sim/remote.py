@@ -28,7 +28,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from initscope.sim.budget import check_budget
+from initscope.sim.budget import check_budget, sizes_to_lower
 from initscope.sim.config import Config
 from initscope.sim.memory import MemoryBudgetError
 from initscope.sim.network import Simulator
@@ -118,7 +118,7 @@ def serve(requests: Connection, replies: Connection, nice: int) -> None:
             reply = ("cancelled", run_id, None)
         except MemoryError:
             reply = ("refused", run_id, MemoryBudgetError(
-                "this config ran out of memory: lower the width, depth or batch"))
+                f"this config ran out of memory: lower the {sizes_to_lower(cfg)}"))
         except ValueError as e:  # ConfigError and MemoryBudgetError: one-line refusals
             reply = ("refused", run_id, e)
         except Exception as e:  # a bug must not end the worker: report it

@@ -22,7 +22,7 @@ from initscope.sim.result import COMPLETE, RunResult
 
 DIAGRAM_VIEWS = ("phase", "spectrum", "spp")  # one picture in place of the histogram grid
 # the same before and after the backward pass
-FORWARD_VIEWS = ("activation", "preactivation", "phase", "spectrum", "spp")
+FORWARD_VIEWS = ("activation", "preactivation", "channel_mean", "phase", "spectrum", "spp")
 
 
 @dataclass

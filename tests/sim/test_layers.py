@@ -40,15 +40,16 @@ SHAPE = dict(scheme="constant", value=0.5, bias="zeros", inputs=1, width=(1,), b
                                            ("normal", NORMAL_KURTOSIS)])
 def test_input_distribution_reaches_every_architecture(arch, dist, expected):
     cfg = Config(arch=arch, input_dist=dist, **SHAPE)
-    if arch == "conv":  # one 1x1 pixel of one channel: z = 0.5 x, as the dense layer
+    if ARCHS[arch].convolutional:  # one 1x1 pixel of one channel: z = 0.5 x, as dense
         cfg = cfg.replace(channels=1, image=1, kernel=1)
-    if arch == "residual":  # the stream has no input layer: its block-1 output is x itself
-        cfg = cfg.replace(inputs=1, scheme="he_normal", activation="relu")
+    stream = ARCHS[arch].blocks  # no input layer: block 1's output is x plus the branch
+    if stream:  # whose zero last layer adds nothing
+        cfg = cfg.replace(inputs=1, scheme="he_normal", activation="relu", branch="zero_last")
         sample = Simulator().run(cfg).layers[0].activation.sample
     else:
         sample = Simulator().run(cfg).layers[0].preactivation.sample
     assert kurtosis(sample) == pytest.approx(expected, abs=kurtosis_tolerance(sample.size))
-    bound = math.sqrt(3.0) * (0.5 if arch != "residual" else 1.0)
+    bound = math.sqrt(3.0) * (0.5 if not stream else 1.0)
     if dist == "uniform":  # U(-sqrt 3, sqrt 3): unit variance, bounded
         assert np.max(np.abs(sample)) <= bound + 1e-12
 

@@ -51,9 +51,13 @@ def layer_weights(**opts):
 
 def test_every_scheme_has_an_expected_variance():
     # the data-dependent ones are checked against their own definitions (test_datainit)
+    # and the kernel-only ones against their structure (test_conv)
     tuned = {name for name, s in SCHEMES.items() if s.data_init}
     assert tuned == {"lsuv", "data_dependent"}
-    assert {name for name, _ in EXPECTED_VAR} | {"zeros", "constant"} | tuned == set(SCHEMES)
+    kernels = {name for name, s in SCHEMES.items() if s.conv_only}
+    assert kernels == {"dirac", "delta_orthogonal"}
+    assert {name for name, _ in EXPECTED_VAR} | {"zeros", "constant"} | tuned | kernels \
+        == set(SCHEMES)
 
 
 @pytest.mark.parametrize("scheme,opts", list(EXPECTED_VAR), ids=lambda v: str(v))

@@ -26,7 +26,8 @@ def configs(draw) -> Config:
               for f in dataclasses.fields(Config) if f.metadata.get("choices")}
     arch = draw(st.sampled_from(list(ARCHS))) if len(width) == 1 else "plain"
     scheme = draw(st.sampled_from(list(SCHEMES)))
-    if arch != "plain" and SCHEMES[scheme].data_init:
+    if arch != "plain" and SCHEMES[scheme].data_init or \
+            SCHEMES[scheme].conv_only and not ARCHS[arch].convolutional:
         scheme = "normal"
     if not ARCHS[arch].normalizes or SCHEMES[scheme].data_init:
         choice["norm"] = "none"

@@ -230,7 +230,8 @@ async def test_every_scheme_and_activation_reads_in_full_at_80x24():
             selector = app.query_one(f"#sel-{field}")
             selector.focus()
             for name in names:
-                main(app).propose(**{field: name})
+                kernel_only = field == "scheme" and SCHEMES[name].conv_only
+                main(app).propose(**{field: name, "arch": "conv" if kernel_only else SMALL.arch})
                 await pilot.pause()
                 shown = str(selector.render())
                 assert name in shown or SHORT_FORMS.get(name, name) in shown, shown

@@ -5,6 +5,7 @@ budget, the Simulator's dispatch and the tests all read `ARCHS`.
 """
 
 from initscope.sim.arch.base import Arch, Workspace
+from initscope.sim.config import Config
 from initscope.sim.arch.conv import CONV
 from initscope.sim.arch.plain import PLAIN
 from initscope.sim.arch.resconv import RESCONV
@@ -13,4 +14,20 @@ from initscope.sim.arch.rnn import RNN
 
 ARCHS: dict[str, Arch] = {a.name: a for a in (PLAIN, RESIDUAL, RNN, CONV, RESCONV)}
 
-__all__ = ["ARCHS", "Arch", "Workspace"]
+
+
+def with_arch(cfg: Config, name: str) -> Config:
+    """`cfg` on another architecture: a field left at the old architecture's default
+    takes the new one's (the batch of a dense stack, 1000, becomes a conv network's
+    32, and back), a field the user set keeps its value."""
+    old, new = ARCHS[cfg.arch], ARCHS.get(name)
+    if new is None:  # validation names the unknown architecture
+        return cfg.replace(arch=name)
+    changes = {"arch": name}
+    for field in set(old.defaults) | set(new.defaults):
+        if getattr(cfg, field) == old.default(field):
+            changes[field] = new.default(field)
+    return cfg.replace(**changes)
+
+
+__all__ = ["ARCHS", "Arch", "Workspace", "with_arch"]

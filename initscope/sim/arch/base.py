@@ -11,7 +11,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -54,6 +55,15 @@ class Arch:
     normalizes: bool = False  # takes the norm option (norm.py)
     convolutional: bool = False  # takes the conv fields and the kernel-only schemes
     blocks: bool = False  # residual blocks: a branch mode, nf's alpha, a signal propagation plot
+    # config fields whose default differs here, so a run stays interactive (a conv
+    # network's batch of 1000 images is 30 times the work of a dense stack's)
+    defaults: dict = field(default_factory=dict)
+
+    def default(self, name: str):
+        """The field's default on this architecture."""
+        if name in self.defaults:
+            return self.defaults[name]
+        return next(f.default for f in dataclasses.fields(Config) if f.name == name)
 
 
 class RowRun:

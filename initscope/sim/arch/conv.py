@@ -315,9 +315,8 @@ def check(cfg: Config) -> None:
 
 
 def estimate(cfg: Config) -> Estimate:
-    """The kernels (and their draws), every layer's kept buffers (padded input,
-    windows, z, phi(z)), the backward pass's framed dz and windows, and the norms'
-    copies."""
+    """The kernels (and their draws), every layer's kept buffers (padded input, z,
+    phi(z)), the shared windows and framed dz, and the norms' copies."""
     item = np.dtype(cfg.dtype).itemsize
     c, k = cfg.channels, cfg.kernel
     geoms = geometries(cfg)
@@ -332,7 +331,7 @@ def estimate(cfg: Config) -> Estimate:
     if normed:  # each layer's normalized copy, kept for the backward pass
         kept += sum(positions) * c * item
     # backward: dz, g, the input gradient; a norm's backward and the weight gradient
-    scratch = max(scratch_bytes(g, item) for g in geoms) + 3 * positions[0] * c * item \
+    scratch = scratch_bytes(geoms, item) + 3 * positions[0] * c * item \
         + (2 * positions[0] * c * item if normed else 0) + 2 * kernel * item + 2 * 65536 * 8
     transient = basis_transient(w.basis if w.basis not in CENTRE_ONLY else "orthogonal",
                                 kernel if w.basis not in CENTRE_ONLY else c * c, item)
@@ -358,4 +357,5 @@ CONV = Arch(
     check=check,
     normalizes=True,
     convolutional=True,
+    defaults={"batch": 32},
 )

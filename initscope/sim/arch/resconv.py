@@ -162,7 +162,7 @@ def estimate(cfg: Config) -> Estimate:
         kept += cfg.depth * image * item
         draws += 3 * cfg.depth * kernel * item
     # backward: g, da, dz, du and a norm's temporaries
-    scratch = scratch_bytes(g, item) + (6 if cfg.norm in LAYER_NORMS else 4) * image * item \
+    scratch = scratch_bytes([g, g], item) + (6 if cfg.norm in LAYER_NORMS else 4) * image * item \
         + 2 * kernel * item + 2 * 65536 * 8
     basis = first[0].basis
     transient = basis_transient("orthogonal" if basis in CENTRE_ONLY else basis,
@@ -188,4 +188,5 @@ RESCONV = Arch(
     normalizes=True,
     convolutional=True,
     blocks=True,
+    defaults={"batch": 32},
 )

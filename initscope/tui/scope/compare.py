@@ -27,7 +27,8 @@ SIDES = ("A", "B")
 SHARED_FIELDS = ("seed",)  # changed on both sides at once: the draws stay the same
 # the phase diagram and the spectrum need the whole width; the signal propagation plot
 # is drawn once per side, as Brock et al. set two networks' curves side by side
-COMPARE_VIEWS = ("activation", "preactivation", "gradient", "weight_gradient", "spp")
+COMPARE_VIEWS = ("activation", "preactivation", "gradient", "weight_gradient", "channel_mean",
+                 "spp")
 
 
 class CompareScreen(ClosesOnce, ScopeScreen):

@@ -17,6 +17,7 @@ from textual.screen import Screen
 from initscope.codegen import snippets
 from initscope.presets import PRESETS, PRESETS_BY_NAME
 from initscope.sim import Config, ConfigError, MemoryBudgetError
+from initscope.sim.arch import with_arch
 from initscope.sim.budget import runnable
 from initscope.sim.meanfield import config_sigmas
 from initscope.sim.parse import coerce
@@ -44,6 +45,14 @@ BIN_LADDER = (5, 10, 20, 30, 50, 80, 120, 200)
 def refusal(error: Exception) -> str:
     """The core's one-line refusal, with the control that changes it in the app."""
     return str(error) + (MEMORY_HINT if isinstance(error, MemoryBudgetError) else "")
+
+
+def _changed(cfg: Config, changes: dict) -> Config:
+    """`cfg` with `changes`; a new network brings its own defaults (with_arch) under
+    whatever else changes with it."""
+    if "arch" in changes and changes["arch"] != cfg.arch:
+        cfg = with_arch(cfg, changes["arch"])
+    return cfg.replace(**changes)
 
 
 def _step(field: str, delta: int, key: str, description: str, show: bool = False) -> Binding:
@@ -128,7 +137,7 @@ class ScopeScreen(Screen):
         otherwise say why and change nothing."""
         panes = self.panes_for(changes)
         try:
-            new = [runnable(pane.config.replace(**changes)) for pane in panes]
+            new = [runnable(_changed(pane.config, changes)) for pane in panes]
         except (ConfigError, MemoryBudgetError) as e:
             self.say_error(refusal(e))
             return False
