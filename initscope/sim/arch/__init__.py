@@ -5,12 +5,12 @@ budget, the Simulator's dispatch and the tests all read `ARCHS`.
 """
 
 from initscope.sim.arch.base import Arch, Workspace
-from initscope.sim.config import Config
 from initscope.sim.arch.conv import CONV
 from initscope.sim.arch.plain import PLAIN
 from initscope.sim.arch.resconv import RESCONV
 from initscope.sim.arch.residual import RESIDUAL
 from initscope.sim.arch.rnn import RNN
+from initscope.sim.config import Config
 
 ARCHS: dict[str, Arch] = {a.name: a for a in (PLAIN, RESIDUAL, RNN, CONV, RESCONV)}
 

@@ -8,10 +8,10 @@ field, the docs and the tests read, so a new kind of network is one new module.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Protocol
 
