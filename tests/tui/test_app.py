@@ -602,3 +602,38 @@ async def test_every_architecture_in_the_registry_is_reachable_in_the_app():
             await pilot.press("right")
             await settle(app, pilot)
         assert seen == list(ARCHS)
+
+
+async def test_a_conv_network_brings_its_batch_and_its_kernel_schemes():
+    app = InitScopeApp(Config(depth=3, width=(64,), inputs=64))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("up")  # Network
+        assert app.focused.id == "sel-arch"
+        for arch in ("residual", "rnn", "conv"):
+            await pilot.press("right")
+            await settle(app, pilot)
+            assert pane(app).config.arch == arch
+        # the dense default batch of 1000 images would be 30 times the work
+        assert pane(app).config.batch == 32
+        main(app).propose(scheme="flax_dense")
+        await settle(app, pilot)
+        await pilot.press("s")
+        await settle(app, pilot)
+        assert pane(app).config.scheme == "dirac"
+        assert screen_rows(app) == core_rows(pane(app).config)
+        main(app).propose(batch=64)  # set by hand: it stays
+        assert app.focused.id == "sel-arch"
+        await pilot.press("right", "right")  # resconv, then plain
+        await settle(app, pilot)
+        # Dirac is a kernel's: the plain stack refuses it, and the config stays resconv
+        assert pane(app).config.arch == "resconv"
+        main(app).propose(scheme="normal")
+        await settle(app, pilot)
+        await pilot.press("right")
+        await settle(app, pilot)
+        assert (pane(app).config.arch, pane(app).config.batch) == ("plain", 64)
+        main(app).propose(scheme="flax_dense")
+        await pilot.press("s")
+        await settle(app, pilot)
+        assert pane(app).config.scheme == "lsuv"  # no kernel-only scheme on a dense stack
