@@ -23,6 +23,7 @@ from initscope.sim.diagnose import diagnose
 from initscope.sim.draws import DrawCache
 from initscope.sim.memory import Estimate, sample_cap
 from initscope.sim.result import COMPLETE, Cancelled, LayerResult, RunResult
+from initscope.sim.schemes import NORMAL
 from initscope.sim.stats import Summarizer
 from initscope.sim.theory import LayerTheory
 
@@ -115,6 +116,18 @@ class RowRun:
         result.phase = COMPLETE
         result.seconds = time.perf_counter() - self.start
         return result
+
+
+def keep_draws(draws: DrawCache, wanted: list[tuple | None]) -> None:
+    """Free every cached draw but the `wanted` ones, (kind, seed, purpose, layer, shape,
+    dtype) each (None: a weight or bias that reads no draw), and the normal draws they
+    derive from: a change of scheme, gain or bias then costs no new random numbers."""
+    keys = set()
+    for want in filter(None, wanted):
+        kind, *rest = want
+        keys.add(draws.key_of(kind, *rest))
+        keys.add(draws.key_of(NORMAL, *rest))
+    draws.keep_only(keys)
 
 
 def fresh_draws_runner(run_class: type[RowRun]) -> Callable[..., RunResult]:

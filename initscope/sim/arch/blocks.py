@@ -30,10 +30,19 @@ from dataclasses import replace
 import numpy as np
 
 from initscope.sim.activations import ACTIVATIONS
-from initscope.sim.arch.base import RowRun, Workspace
+from initscope.sim.arch.base import RowRun, Workspace, keep_draws
 from initscope.sim.config import LAYER_NORMS, Config
 from initscope.sim.gaussian import gaussian_moments
-from initscope.sim.layers import bias_vector, input_batch, upstream_gradient, weight_matrix
+from initscope.sim.layers import (
+    bias_draw,
+    bias_vector,
+    input_batch,
+    input_draw,
+    upstream_draw,
+    upstream_gradient,
+    weight_draw,
+    weight_matrix,
+)
 from initscope.sim.norm import (
     EPS,
     activation_gamma,
@@ -258,6 +267,11 @@ class ResidualRun(RowRun):
         predicted = predicted_both[0] if predicted_both else None
         spp_predicted = predicted_both[1] if predicted_both else None
         b = _bias_spec(cfg, first[0].fan_in)
+        keep_draws(draws, [input_draw(cfg, dt, features=self.features()),
+                           upstream_draw(cfg, dt, self.features())]
+                   + [weight_draw(cfg, 2 * k + i, spec, dt)
+                      for k, pair in enumerate(zip(first, last)) for i, spec in enumerate(pair)]
+                   + [bias_draw(cfg, j, b, units, dt) for j in range(2 * cfg.depth)])
         self.weights = (self._weights(first, 0, 1.0),
                         self._weights(last, 1, activation_gamma(cfg.activation, cfg.slope)))
         w1s = self.weights[0]

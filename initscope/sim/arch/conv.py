@@ -25,11 +25,20 @@ from functools import lru_cache
 import numpy as np
 
 from initscope.sim.activations import ACTIVATIONS
-from initscope.sim.arch.base import Arch, RowRun, Workspace
+from initscope.sim.arch.base import Arch, RowRun, Workspace, keep_draws
 from initscope.sim.arch.grids import gather, moments_grid, padding_of, scatter, sizes, taps
 from initscope.sim.config import LAYER_NORMS, Config, ConfigError
 from initscope.sim.im2col import Conv, Geometry, flipped, kept_bytes, scratch_bytes
-from initscope.sim.layers import bias_vector, input_batch, upstream_gradient, weight_matrix
+from initscope.sim.layers import (
+    bias_draw,
+    bias_vector,
+    input_batch,
+    input_draw,
+    upstream_draw,
+    upstream_gradient,
+    weight_draw,
+    weight_matrix,
+)
 from initscope.sim.memory import Estimate, basis_transient, copies, samples_bytes
 from initscope.sim.norm import (
     NormCache,
@@ -225,10 +234,13 @@ class ConvRun(RowRun):
     def execute(self) -> RunResult:
         cfg, dt, draws, act = self.cfg, self.dt, self.draws, self.act
         c = cfg.channels
-        draws.keep_only(set())
-        buf = self.space.reuse(Buffers.key(cfg), lambda: Buffers(cfg))
         w = weight_spec(cfg)
         b = bias_spec(cfg, w.fan_in)
+        keep_draws(draws, [input_draw(cfg, dt, features=cfg.image ** 2 * c),
+                           upstream_draw(cfg, dt, sizes(cfg)[-1] ** 2 * c)]
+                   + [weight_draw(cfg, i, w, dt) for i in range(cfg.depth)]
+                   + [bias_draw(cfg, i, b, c, dt) for i in range(cfg.depth)])
+        buf = self.space.reuse(Buffers.key(cfg), lambda: Buffers(cfg))
         predicted = theory(cfg)
         weights = self._weights(w)
         biases = [bias_vector(cfg, draws, i, b, c, dt) for i in range(cfg.depth)]

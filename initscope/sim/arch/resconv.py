@@ -106,7 +106,12 @@ class ResConvRun(ResidualRun):
     def __init__(self, space: Workspace, cfg: Config, cancel, on_forward) -> None:
         super().__init__(space, cfg, cancel, on_forward)
         self.units = cfg.channels
-        self.convs = space.reuse(Buffers.key(cfg), lambda: Buffers(cfg)).convs
+
+    @property
+    def convs(self) -> list[Conv]:
+        """The kept buffers, made on first use: after the run has freed the draws it
+        no longer reads."""
+        return self.space.reuse(Buffers.key(self.cfg), lambda: Buffers(self.cfg)).convs
 
     def specs(self):
         return block_specs(self.cfg)
@@ -129,7 +134,6 @@ class ResConvRun(ResidualRun):
 
 
 def run(space: Workspace, cfg: Config, cancel=None, on_forward=None) -> RunResult:
-    space.draws.keep_only(set())
     return ResConvRun(space, cfg, cancel, on_forward).execute()
 
 

@@ -22,7 +22,6 @@ from initscope.sim.schemes import SCHEMES
 
 
 def run(space: Workspace, cfg: Config, cancel=None, on_forward=None) -> RunResult:
-    space.draws.keep_only(set())
     return ResidualRun(space, cfg, cancel, on_forward).execute()
 
 
