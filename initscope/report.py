@@ -154,9 +154,12 @@ def render_spp(result: RunResult, format: str) -> str:
     body = [[str(r["block"])] + [fmt(r[k]) for _, k in SPP_COLUMNS[1:]] for r in rows_]
     widths = [max(len(x) for x in col) for col in zip(header, *body)]
     c = result.config
-    title = (f"signal propagation: {c.scheme} / {c.activation}, {ARCHS[c.arch].shape(c)}, "
-             f"width {c.width[0]}, batch {c.batch}, seed {c.seed}")
-    note = ("averages over units of each unit's batch mean squared and batch variance; "
+    images = ARCHS[c.arch].convolutional
+    width = "" if images else f", width {c.width[0]}"
+    title = (f"signal propagation: {c.scheme} / {c.activation}, {ARCHS[c.arch].shape(c)}"
+             f"{width}, batch {c.batch}, seed {c.seed}")
+    over = "the batch and the pixels" if images else "the batch"
+    note = (f"averages over channels of each channel's mean squared and variance over {over}; "
             "branch: F before alpha")
     lines = ["  ".join(x.rjust(w) for x, w in zip(line, widths)) for line in [header] + body]
     return "\n".join([title, note] + lines + [f"warning: {w}" for w in result.warnings]) + "\n"

@@ -205,3 +205,28 @@ def test_spp_gives_the_runs_own_numbers_in_every_format(capsys):
     assert len(out.splitlines()) == 3 + 4
     code, _, err = call(capsys, "spp", *TINY)
     assert code == 2 and "spp measures residual blocks: add --arch residual" in err
+
+
+def test_a_conv_network_brings_its_batch_unless_one_is_given(capsys):
+    code, out, _ = call(capsys, "report", "--arch", "conv", "--depth", "2", "--format", "json")
+    assert code == 0 and json.loads(out)["config"]["batch"] == 32
+    code, out, _ = call(capsys, "report", "--arch", "conv", "--depth", "2", "--batch", "8",
+                        "--format", "json")
+    assert code == 0 and json.loads(out)["config"]["batch"] == 8
+    code, _, err = call(capsys, "report", "--scheme", "dirac")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "dirac is a convolution kernel's init" in err
+
+
+def test_spp_on_residual_conv_blocks(capsys):
+    args = ("--arch", "resconv", "--depth", "3", "--channels", "8", "--image", "6",
+            "--norm", "batch", "--scheme", "he_normal", "--activation", "relu")
+    expected = Simulator().run(Config(arch="resconv", depth=3, channels=8, image=6,
+                                      norm="batch", scheme="he_normal", activation="relu",
+                                      batch=32)).spp
+    code, out, _ = call(capsys, "spp", "--format", "json", *args)
+    data = json.loads(out)
+    assert code == 0 and [r["variance"] for r in data["spp"]] == [r.variance for r in expected]
+    assert data["config"]["batch"] == 32
+    code, out, _ = call(capsys, "spp", *args)
+    assert code == 0 and "over the batch and the pixels" in out
