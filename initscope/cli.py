@@ -96,14 +96,15 @@ def _config_parameters() -> list[inspect.Parameter]:
 
 
 def config_from_options(values: dict[str, Any], preset: str | None = None,
-                        share: str | None = None) -> Config:
-    """A validated Config from option values (None: the default), on top of a preset
-    or a share string."""
+                        share: str | None = None, defaults: dict | None = None) -> Config:
+    """A validated Config from option values (None: the default, or the command's own
+    in `defaults`), on top of a preset or a share string."""
     from initscope.presets import PRESETS_BY_NAME
     from initscope.sim.parse import config_from
     from initscope.sim.share import decode
 
-    base = decode(share) if share is not None else Config()  # "" is refused, not the defaults
+    # "" is refused, not the defaults
+    base = decode(share) if share is not None else Config(**(defaults or {}))
     if preset is not None:
         if preset not in PRESETS_BY_NAME:
             raise ConfigError(f"unknown preset {preset!r}; choose one of: "
@@ -130,8 +131,11 @@ def _show_version(value: bool) -> None:
         raise typer.Exit()
 
 
-def with_config(func: Callable) -> Callable:
-    """Give a command every config option; it receives them as one `config`."""
+def with_config(func: Callable | None = None, *, defaults: dict | None = None) -> Callable:
+    """Give a command every config option; it receives them as one `config`. A command
+    with `defaults` starts from them instead of the config's own."""
+    if func is None:
+        return functools.partial(with_config, defaults=defaults)
     names = [f.name for f in dataclasses.fields(Config)]
     sig = inspect.signature(func)
     wants_preset = "preset" in sig.parameters
@@ -148,7 +152,7 @@ def with_config(func: Callable) -> Callable:
         if wants_preset:
             kwargs["preset"] = preset
         try:
-            kwargs["config"] = config_from_options(values, preset, share)
+            kwargs["config"] = config_from_options(values, preset, share, defaults)
         except ConfigError as e:
             raise UsageProblem(str(e)) from None
         return func(**kwargs)
@@ -298,6 +302,63 @@ def spp(
         blocks = " or ".join(a.name for a in ARCHS.values() if a.blocks)
         raise refused(ConfigError(f"spp measures residual blocks: add --arch {blocks}"))
     typer.echo(render_spp(_run_or_fail(config), format), nl=False)
+
+
+SWEEP_DEFAULTS = {"scheme": "he_normal", "activation": "relu", "depth": 4, "batch": 256,
+                  "inputs": 64, "optimizer": "adam", "steps": 3, "width": (128,)}
+SweepFormat = Annotated[str, typer.Option(
+    "--format", click_type=click.Choice(("table", "json", "csv", "plot")),
+    help="table, json, csv or plot (log-log, in the terminal)")]
+
+
+def _sizes(text: str, name: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in text.replace(" ", "").split(",") if p)
+    except ValueError:
+        raise UsageProblem(f"{name} must be a comma list of whole numbers, not {text!r}") \
+            from None
+
+
+@app.command()
+@with_config(defaults=SWEEP_DEFAULTS)
+def sweep(
+    widths: Annotated[str, typer.Option(
+        help="the widths to train, a comma list")] = "64,128,256,512,1024",
+    depths: Annotated[str | None, typer.Option(
+        help="a depth sweep instead: residual stacks of these depths (at --width), "
+             "branch multipliers 1 and 1/sqrt(L)", show_default=False)] = None,
+    seeds: Annotated[int, typer.Option(help="draws per point, averaged")] = 3,
+    param: Annotated[str, typer.Option(
+        click_type=click.Choice(("sp", "ntk", "mup")),
+        help="sp: the scheme at every width; ntk: N(0,1) weights times 1/sqrt(fan_in); "
+             "mup: muP for the optimizer, from --base-width")] = "sp",
+    base_width: Annotated[int, typer.Option(help="mup: the width where it equals sp")] = 64,
+    format: SweepFormat = "table",
+    *,
+    config: Config,
+) -> None:
+    """muP's coordinate check: train at several widths for --steps steps (0: the init)
+    and report, per layer and step, the mean |h| against width and its log-log slope
+    (Yang et al., Tensor Programs V). Starts from He / ReLU, depth 4, batch 256,
+    64 inputs, Adam, 3 steps; every config option applies."""
+    from initscope.report import render_sweep
+    from initscope.sim import MemoryBudgetError
+    from initscope.sim.sweep import SweepSpec
+    from initscope.sim.sweep import sweep as run_sweep
+
+    spec = SweepSpec(widths=_sizes(widths, "widths"), steps=config.steps, seeds=seeds,
+                     param=param, base_width=base_width,
+                     depths=_sizes(depths, "depths") if depths else ())
+    try:
+        results = run_sweep(config, spec)
+    except (ConfigError, MemoryBudgetError) as e:
+        raise refused(e) from None
+    if format == "plot":
+        from initscope.plots import sweep_plot
+
+        typer.echo(sweep_plot(results), nl=False)
+        return
+    typer.echo(render_sweep(results, format), nl=False)
 
 
 @app.command()

@@ -64,18 +64,22 @@ def histogram_text(counts: tuple[int, ...], edges: tuple[float, ...], width: int
 
 @lru_cache(maxsize=32)
 def log_lines_text(series: tuple[tuple[str, tuple[float, ...]], ...], width: int, height: int,
-                   colors: tuple[str, ...], axis: str) -> Text:
+                   colors: tuple[str, ...], axis: str,
+                   xs: tuple[float, ...] | None = None) -> Text:
     """Lines of positive values against rows 1, 2, ... on a log10 y-axis, one marker
     character per series (the series' name's first letter, not 1, e or a digit:
-    readable without colour). Values at or below 0 are left out of their line."""
+    readable without colour). Values at or below 0 are left out of their line. With
+    `xs` (positive) the x-axis is log10 too, ticked at each x: log-log lines."""
     if width < MIN_WIDTH or height < MIN_HEIGHT:
         return Text("", style=axis)
     fig = _figure_class()
     fig.plot_size(width, height)
     fig.theme("clear")
     logs = []
+    at = [math.log10(x) for x in xs] if xs else None
     for name, values in series:
-        points = [(i + 1, math.log10(v)) for i, v in enumerate(values) if v > 0]
+        points = [(at[i] if at else i + 1, math.log10(v)) for i, v in enumerate(values)
+                  if v > 0]
         if points:
             fig.plot([p[0] for p in points], [p[1] for p in points], marker=name[0])
             logs += [p[1] for p in points]
@@ -88,11 +92,46 @@ def log_lines_text(series: tuple[tuple[str, tuple[float, ...]], ...], width: int
     ticks = list(range(low, high + 1, step))
     fig.ylim(low, high)
     fig.yticks(ticks, [f"1e{t}" for t in ticks])
-    rows = max(len(v) for _, v in series)
-    fig.xlim(0.5, rows + 0.5)
-    fig.xticks([1, rows], [str(1), str(rows)])
+    if at:
+        pad = 0.05 * (at[-1] - at[0] or 1.0)
+        fig.xlim(at[0] - pad, at[-1] + pad)
+        fig.xticks(at, [f"{x:g}" for x in xs])
+    else:
+        rows = max(len(v) for _, v in series)
+        fig.xlim(0.5, rows + 0.5)
+        fig.xticks([1, rows], [str(1), str(rows)])
     plain = _ANSI.sub("", fig.build()).rstrip("\n")
     text = Text(plain, style=axis, no_wrap=True, overflow="crop")
     for (name, _), color in zip(series, colors):  # tick labels hold only 1, e, -, digits
         text.highlight_regex(f"{re.escape(name[0])}+", style=color)
     return text
+
+
+def sweep_text(result, step: int, width: int, height: int, colors: tuple[str, ...],
+               axis: str) -> Text:
+    """One step of a sweep: mean |h| against width (or depth), log-log, a line a
+    layer, its marker from `report.sweep_series`."""
+    from initscope.report import sweep_series
+
+    l1 = result.mean_l1()
+    series = tuple((marker, tuple(float(v) for v in l1[:, step, i]))
+                   for i, (marker, _) in enumerate(sweep_series(result)))
+    return log_lines_text(series, width, height, colors, axis,
+                          xs=tuple(float(s) for s in result.sizes))
+
+
+def sweep_plot(results: list, width: int = 72, height: int = 14) -> str:
+    """Every step of a sweep as a plain-text log-log plot, the slopes beside each."""
+    from initscope.report import _sweep_title, sweep_series
+
+    out = []
+    for r in results:
+        slopes = r.slopes()
+        out.append(_sweep_title(r))
+        for t in range(slopes.shape[0]):
+            legend = "  ".join(f"{m} {name} {slopes[t, i]:+.2f}"
+                               for i, (m, name) in enumerate(sweep_series(r)))
+            out.append(f"step {t}: mean |h| against {'depth' if r.spec.depths else 'width'}"
+                       f" (slopes: {legend})")
+            out.append(sweep_text(r, t, width, height, ("",) * len(slopes[t]), "").plain)
+    return "\n".join(out) + "\n"

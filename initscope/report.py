@@ -282,3 +282,58 @@ def render_train(trainer, steps: list, format: str,
         writer.step(s)
     writer.finish(suggestion)
     return "".join(parts)
+
+
+SWEEP_MARKERS = "abcdfghijkmnpqrstuvwxyz"  # one per layer ("o" is the output)
+
+
+def sweep_series(result) -> list[tuple[str, list[str]]]:
+    """Each recorded layer's marker and name: a, b, ... for hidden layers, o for the
+    output (the stream of a depth sweep is s)."""
+    names = result.layer_names
+    if names == ["stream", "output"]:
+        return [("s", "stream"), ("o", "output")]
+    return [(SWEEP_MARKERS[i % len(SWEEP_MARKERS)], n) for i, n in enumerate(names[:-1])] + \
+        [("o", "output")]
+
+
+def _sweep_title(result) -> str:
+    c, spec = result.config, result.spec
+    kind = "depth" if spec.depths else "width"
+    what = (f"residual blocks, width {c.width[0]}, branch x {result.branch}"
+            if spec.depths else f"{spec.param}, base width {spec.base_width}, depth {c.depth}")
+    return (f"{kind} sweep: {c.scheme} / {c.activation}, {what}, {c.optimizer} lr {c.lr:g}, "
+            f"batch {c.batch}, {spec.seeds} seed{'s' if spec.seeds > 1 else ''}")
+
+
+def render_sweep(results: list, format: str) -> str:
+    """A width or depth sweep as a table (mean |h| over the seeds, and the fitted
+    log-log slope), JSON (every point and slope) or CSV (one row a point)."""
+    if format == "json":
+        return json.dumps(finite_or_none([r.to_dict() for r in results] if len(results) > 1
+                                         else results[0].to_dict()), indent=2) + "\n"
+    if format == "csv":
+        buf = io.StringIO()
+        out = csv.writer(buf, lineterminator="\n")
+        kind = "depth" if results[0].spec.depths else "width"
+        out.writerow(["branch", kind, "seed", "step", "layer", "l1", "std"])
+        for r in results:
+            for p in r.points:
+                for t, (l1s, stds) in enumerate(zip(p.l1, p.std)):
+                    for name, l1, std in zip(r.layer_names, l1s, stds):
+                        out.writerow([r.branch or "", p.size, p.seed, t, name, repr(l1),
+                                      repr(std)])
+        return buf.getvalue()
+    blocks = []
+    for r in results:
+        sizes, l1, slopes = r.sizes, r.mean_l1(), r.slopes()
+        header = ["step", "layer", *[str(s) for s in sizes], "slope"]
+        body = [[str(t), name, *[fmt(float(l1[k, t, i]), 3) for k in range(len(sizes))],
+                 f"{slopes[t, i]:+.2f}"]
+                for t in range(l1.shape[1]) for i, name in enumerate(r.layer_names)]
+        widths = [max(len(x) for x in col) for col in zip(header, *body)]
+        lines = ["  ".join(x.rjust(w) for x, w in zip(line, widths)) for line in [header] + body]
+        blocks.append("\n".join([_sweep_title(r), "mean |h| over the seeds; slope: of log "
+                                 "mean |h| against log size (0: the same at every size)"]
+                                + lines))
+    return "\n\n".join(blocks) + "\n"

@@ -230,3 +230,30 @@ def test_spp_on_residual_conv_blocks(capsys):
     assert data["config"]["batch"] == 32
     code, out, _ = call(capsys, "spp", *args)
     assert code == 0 and "over the batch and the pixels" in out
+
+
+def test_sweep_in_every_format(capsys):
+    args = ("sweep", "--widths", "64,128,256", "--steps", "1", "--seeds", "1", "--batch", "32",
+            "--depth", "2")
+    code, out, _ = call(capsys, *args, "--format", "json", "--param", "mup")
+    data = json.loads(out)
+    assert code == 0 and data["kind"] == "width" and data["param"] == "mup"
+    assert data["sizes"] == [64, 128, 256] and data["layers"] == ["L1", "L2", "output"]
+    assert len(data["points"]) == 3 and len(data["points"][0]["l1"]) == 2  # steps 0 and 1
+    assert set(data["slopes"][1]) == {"step", "L1", "L2", "output"}
+    assert data["config"]["activation"] == "relu" and data["config"]["optimizer"] == "adam"
+    code, out, _ = call(capsys, *args, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and len(rows) == 3 * 2 * 3 and rows[0]["layer"] == "L1"
+    code, out, _ = call(capsys, *args)
+    assert code == 0 and out.splitlines()[2].split() == ["step", "layer", "64", "128", "256",
+                                                         "slope"]
+    code, out, _ = call(capsys, *args, "--format", "plot")
+    assert code == 0 and "step 1: mean |h| against width (slopes: a L1" in out
+    code, out, _ = call(capsys, "sweep", "--depths", "2,4", "--width", "16", "--steps", "0",
+                        "--seeds", "1", "--batch", "16", "--format", "json")
+    assert code == 0 and [r["branch"] for r in json.loads(out)] == ["1", "1/sqrt(L)"]
+    code, _, err = call(capsys, "sweep", "--widths", "64")
+    assert code == 2 and "at least two different widths" in err
+    code, _, err = call(capsys, "sweep", "--widths", "64,x")
+    assert code == 2 and "widths must be a comma list" in err

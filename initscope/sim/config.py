@@ -120,7 +120,8 @@ class Config:
         "sgd", "training: sgd, or adam (betas 0.9, 0.999, eps 1e-8, as PyTorch's)",
         choices=OPTIMIZERS,
     )
-    steps: int = _opt(100, f"training: steps to take, 1-{MAX_STEPS}")
+    steps: int = _opt(100, f"training: steps to take, 1-{MAX_STEPS} (sweep: steps after "
+                           "the init, 0-20)")
 
     def widths(self) -> list[int]:
         """Units of each hidden layer, one entry per layer."""

@@ -246,6 +246,8 @@ class Trainer:
         if cfg.norm != "none":
             raise ConfigError("training covers networks without normalization: set norm "
                               "to none to train")
+        if cfg.steps < 1:  # 0 is a sweep's (the init alone), not training's
+            raise ConfigError(f"steps must be between 1 and {MAX_STEPS}, not {cfg.steps}")
         check_training_budget(cfg)
         self.draws = draws or DrawCache()
         self.dt = np.dtype(cfg.dtype)

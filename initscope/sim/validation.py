@@ -89,7 +89,7 @@ def validate(cfg: Config) -> Config:
     if not (math.isfinite(cfg.momentum) and 0.0 <= cfg.momentum < 1.0):
         raise ConfigError(f"momentum must be at least 0 and below 1, not {cfg.momentum}")
     _check_range("batch-size", cfg.batch_size, 0, MAX_BATCH)
-    _check_range("steps", cfg.steps, 1, MAX_STEPS)
+    _check_range("steps", cfg.steps, 0, MAX_STEPS)  # 0: a sweep records the init alone
     _check_range("init-steps", cfg.init_steps, -1, 10 * MAX_DEPTH)
     _check_range("time-steps", cfg.time_steps, 1, MAX_DEPTH)
     _check_range("channels", cfg.channels, 1, MAX_CHANNELS)
