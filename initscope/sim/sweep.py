@@ -51,12 +51,11 @@ import numpy as np
 from initscope.sim.activations import ACTIVATIONS
 from initscope.sim.config import Config, ConfigError
 from initscope.sim.draws import DrawCache
-from initscope.sim.layers import weight_matrix
+from initscope.sim.layers import input_batch, weight_matrix
 from initscope.sim.memory import MemoryBudgetError, budget_bytes, format_bytes
 from initscope.sim.optim import make_optimizer
 from initscope.sim.result import Cancelled
 from initscope.sim.schemes import NORMAL, SCHEMES, WeightSpec
-from initscope.sim.layers import input_batch
 from initscope.sim.validation import validate
 
 PARAMS = ("sp", "ntk", "mup")
