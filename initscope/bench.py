@@ -162,3 +162,54 @@ def format_bench(rows: list[BenchRow]) -> str:
     for r in rows:
         lines.append(f"{r.name:<16} {1000 * r.seconds:>10.1f} {r.ratio:>8.2f}  {r.what}")
     return "\n".join(lines)
+
+
+def sweep_floor(cfg: Config, spec) -> Callable[[], None]:
+    """The matmuls of every run of a width sweep: per run, steps + 1 forward passes
+    (each layer's h W) and `steps` backward passes (each layer's dW, and the input's
+    gradient but for the first layer's), into preallocated outputs."""
+    from initscope.sim.sweep import OUTPUTS, runs
+
+    dt, rng = np.dtype(cfg.dtype), np.random.default_rng(cfg.seed)
+    cases = {}
+    for width in spec.widths:
+        fans = [(cfg.inputs, width)] + [(width, width)] * (cfg.depth - 1) + [(width, OUTPUTS)]
+        x = rng.standard_normal((cfg.batch, cfg.inputs), dtype=dt.type)
+        ws = [rng.standard_normal(f, dtype=dt.type) for f in fans]
+        hs = [np.empty((cfg.batch, fo), dt) for _, fo in fans]
+        gs = [np.empty((cfg.batch, fi), dt) for fi, _ in fans]
+        dws = [np.empty(f, dt) for f in fans]
+        cases[width] = (x, ws, hs, gs, dws)
+    plan = [size for size, _, _ in runs(spec)]
+
+    def run() -> None:
+        for width in plan:
+            x, ws, hs, gs, dws = cases[width]
+            for t in range(spec.steps + 1):
+                h = x
+                for w, out in zip(ws, hs):
+                    np.matmul(h, w, out=out)
+                    h = out
+                if t == spec.steps:
+                    break
+                g = hs[-1]
+                for i in range(len(ws) - 1, -1, -1):
+                    np.matmul(x.T if i == 0 else hs[i - 1].T, g, out=dws[i])
+                    if i:
+                        np.matmul(g, ws[i].T, out=gs[i])
+                        g = gs[i]
+
+    return run
+
+
+def run_sweep_bench(cfg: Config, spec, repeats: int = 3) -> list[BenchRow]:
+    """Median seconds of a whole sweep against its runs' matmul floor."""
+    from initscope.sim.sweep import check_sweep, sweep
+
+    check_sweep(cfg, spec)
+    floor = sweep_floor(cfg, spec)
+    floor()
+    med = _time_round_robin({"floor": floor, "sweep": lambda: sweep(cfg, spec)}, repeats)
+    return [BenchRow("floor", "the runs' matmuls alone", med["floor"], med["floor"]),
+            BenchRow("sweep", "train every width and seed, record every step", med["sweep"],
+                     med["floor"])]

@@ -8,6 +8,8 @@ A scene is a TOML file:
     config = { scheme = "normal", std = 0.01 }   # any config option; the rest default
     view = "activation"                          # optional
     train = 40                                   # optional: SGD steps to take
+    sweep = "mup"                                # optional: open the sweep screen (sp,
+                                                 # ntk, mup, or depth)
 
 Built-in scenes live in initscope/scenes/; `--scene` also takes a path. A broken file
 is refused with its name and the line at fault.
@@ -40,6 +42,9 @@ class SceneStep:
     caption: str
     view: str = "activation"
     train: int = 0
+    sweep: str = ""  # "sp", "ntk", "mup" (a width sweep) or "depth": the sweep screen
+
+SWEEPS = ("sp", "ntk", "mup", "depth")
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,7 @@ def parse_scene(text: str, name: str) -> Scene:
 
         if not isinstance(step, dict):
             raise fail("a step is a table")
-        extra = set(step) - {"caption", "config", "view", "train"}
+        extra = set(step) - {"caption", "config", "view", "train", "sweep"}
         if extra:
             raise fail(f"unknown key {sorted(extra)[0]!r}", sorted(extra)[0])
         caption = step.get("caption")
@@ -125,6 +130,9 @@ def parse_scene(text: str, name: str) -> Scene:
         train = step.get("train", 0)
         if not isinstance(train, int) or isinstance(train, bool) or not 0 <= train <= 10_000:
             raise fail("train is a number of steps, 0-10000", "train")
+        sweep = step.get("sweep", "")
+        if sweep and sweep not in SWEEPS:
+            raise fail(f"sweep must be one of {', '.join(SWEEPS)}, not {sweep!r}", "sweep")
         values = step.get("config", {})
         if not isinstance(values, dict):
             raise fail("config is a table of options", "config")
@@ -132,7 +140,7 @@ def parse_scene(text: str, name: str) -> Scene:
             cfg = _config(values)
         except (ConfigError, MemoryBudgetError) as e:
             raise fail(str(e), _field_named(str(e), values) or "config") from None
-        out.append(SceneStep(cfg, caption.strip(), view, train))
+        out.append(SceneStep(cfg, caption.strip(), view, train, sweep))
     title = data.get("title", name)
     return Scene(name, str(title), tuple(out))
 

@@ -9,7 +9,7 @@ from initscope.tui.app import InitScopeApp
 from tests.tui.helpers import core_rows, main, pane, screen_rows, settle
 
 EXPECTED = {"course_tour", "symmetry", "he_vs_xavier", "residual", "rnn", "check_the_notes",
-            "normalization", "convolutions"}
+            "normalization", "convolutions", "coordinate_check"}
 
 
 def test_every_builtin_scene_loads_and_runs():
@@ -90,11 +90,37 @@ def test_the_convolutions_scene_shows_what_its_captions_say():
         assert row.variance == pytest.approx(1 + k * 0.04, rel=0.1)
 
 
+def test_the_coordinate_check_scene_opens_the_sweeps_its_captions_describe():
+    steps = load_scene("coordinate_check").steps
+    assert [s.sweep for s in steps] == ["sp", "sp", "mup", "ntk", "depth"]
+
+
+async def test_a_scene_step_with_a_sweep_opens_the_sweep_screen():
+    from initscope.tui.scope.sweeping import SweepScreen
+
+    app = InitScopeApp(scene=load_scene("coordinate_check"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        assert isinstance(app.screen, SweepScreen)
+        assert app.screen.param == "sp" and "step 0 every hidden layer" in str(
+            app.screen.query_one("#sweep-caption").render())
+        await pilot.press("n")  # step 2, from the sweep screen itself
+        await pilot.pause()
+        await pilot.press("n")  # step 3: muP
+        await pilot.pause()
+        assert isinstance(app.screen, SweepScreen) and app.screen.param == "mup"
+        assert main(app).scene_index == 2
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, SweepScreen)
+
+
 # the line of the bad value, not of its step's header
 @pytest.mark.parametrize("text,line,words", [
     ('title = "x"\n[[step]]\ncaption = "ok"\nconfig = { depth = 0 }\n', 4, "depth must be"),
     ('[[step]]\ncaption = "a"\n\n[[step]]\ncaption = "b"\nview = "sideways"\n', 6, "view"),
     ('[[step]]\ncaption = "a"\nconfig = { nope = 1 }\n', 3, "unknown option"),
+    ('[[step]]\ncaption = "a"\nsweep = "wide"\n', 3, "sweep must be one of"),
     ('[[step]]\ncaption = \n', 2, "Invalid"),
     ('[[step]]\ncaption = "a"\nconfig = { width = 8192, batch = 65536, depth = 100 }\n', 3,
      "GiB"),

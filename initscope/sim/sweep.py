@@ -56,6 +56,7 @@ from initscope.sim.memory import MemoryBudgetError, budget_bytes, format_bytes
 from initscope.sim.optim import make_optimizer
 from initscope.sim.result import Cancelled
 from initscope.sim.schemes import NORMAL, SCHEMES, WeightSpec
+from initscope.sim.stats import std_of
 from initscope.sim.validation import validate
 
 PARAMS = ("sp", "ntk", "mup")
@@ -194,7 +195,9 @@ def task(cfg: Config, draws: DrawCache) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _size(h: np.ndarray) -> tuple[float, float]:
-    return float(np.mean(np.abs(h), dtype=np.float64)), float(np.std(h, dtype=np.float64))
+    """(mean |h|, std h), the sums by BLAS (stats.std_of)."""
+    flat = h.reshape(-1)
+    return float(np.dot(np.abs(flat), np.ones_like(flat))) / flat.size, std_of(flat)
 
 
 def _train(cfg: Config, rules: list[Rule], seed: int, steps: int, draws: DrawCache,
@@ -243,7 +246,9 @@ def _backward(x, weights, rules, act, slope, zs, outs, g, residual_scale):
         if i == 0:
             break
         g = (g @ w.T) * w.dtype.type(m)
-        g *= act.slope_of(zs[i - 1], slope)
+        d = np.empty_like(g)
+        act.derivative(zs[i - 1], outs[i - 1], d, slope)
+        g *= d
     return grads
 
 

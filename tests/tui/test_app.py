@@ -637,3 +637,33 @@ async def test_a_conv_network_brings_its_batch_and_its_kernel_schemes():
         await pilot.press("s")
         await settle(app, pilot)
         assert pane(app).config.scheme == "lsuv"  # no kernel-only scheme on a dense stack
+
+
+async def test_the_sweep_screen_trains_every_width_and_draws_the_coordinate_check():
+    from initscope.sim.sweep import SweepSpec, sweep
+    from initscope.tui.scope.sweeping import SweepScreen, sweep_config
+
+    app = InitScopeApp(Config(scheme="he_normal", activation="relu", depth=3, width=(64,),
+                              inputs=64))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("W")
+        screen = app.screen
+        assert isinstance(screen, SweepScreen)
+        await wait_for(pilot, lambda: screen.results is not None and screen.drawn_key)
+        assert "15 networks trained" in str(screen.query_one("#sweep-status").render())
+        # the numbers are the core's: the same sweep run here
+        expected = sweep(sweep_config(pane(app).config, "adam"), SweepSpec(param="mup"))[0]
+        assert screen.results[0].mean_l1().tolist() == expected.mean_l1().tolist()
+        legend = str(screen.query_one("#sweep-legend").render())
+        assert legend.startswith("step 0 of 3") and "o output -0.4" in legend
+        await pilot.press("right")
+        await wait_for(pilot, lambda: screen.drawn_key[1] == 1)
+        assert "step 1 of 3" in str(screen.query_one("#sweep-legend").render())
+        await pilot.press("p")  # mup -> sp: a new sweep
+        await wait_for(pilot, lambda: screen.results and screen.results[0].spec.param == "sp")
+        assert "sp, base width 64" in str(screen.query_one("#sweep-title").render())
+        await pilot.press("p", "escape")  # ntk, closed at once: nothing waits for it
+        await pilot.pause()
+        assert not isinstance(app.screen, SweepScreen)
+        assert screen.cancel.is_set()

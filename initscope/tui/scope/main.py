@@ -32,6 +32,7 @@ from initscope.tui.exporting import (
 from initscope.tui.scope.compare import CompareScreen
 from initscope.tui.scope.editing import ScopeScreen
 from initscope.tui.scope.pane import ScopePane
+from initscope.tui.scope.sweeping import SweepScreen
 from initscope.tui.scope.training import (
     TRAIN_GROUP,
     TrainingProgress,
@@ -75,6 +76,9 @@ class MainScreen(ScopeScreen):
                 tooltip="save an SVG screenshot and the numbers as CSV and JSON"),
         Binding("C", "compare", "Compare", id="action-compare", show=False,
                 tooltip="A | B: two configs side by side on the same draws"),
+        Binding("W", "sweep", "Width sweep", id="action-sweep", show=False,
+                tooltip="muP's coordinate check: mean |h| against width after a few steps "
+                        "(sp, ntk, mup), or a depth sweep"),
         # priority: the page keys page the plots even while a selector has the focus
         Binding("pagedown", "page(1)", "Next layers", id="action-page-down", show=False,
                 priority=True, tooltip="next page of layer histograms (in a scene: the next "
@@ -310,8 +314,21 @@ class MainScreen(ScopeScreen):
         self._stop_training(reset=True)  # a new session, for the step's config
         if step.train:
             self._start_training(step.train)
+        if step.sweep and not is_open(self.app, SweepScreen):
+            self.app.push_screen(SweepScreen(
+                step.config, param=step.sweep if step.sweep != "depth" else "mup",
+                depths=step.sweep == "depth", caption=step.caption), self._after_sweep)
+
+    def _after_sweep(self, delta: int | None) -> None:
+        """Back from a scene's sweep: n or PageUp there moves the scene on."""
+        if delta:
+            self.call_after_refresh(self.action_scene_step, delta)
 
     # ---- compare and export -------------------------------------------------------------
+
+    def action_sweep(self) -> None:
+        if not is_open(self.app, SweepScreen):
+            self.app.push_screen(SweepScreen(self.pane.config))
 
     def action_compare(self) -> None:
         if not is_open(self.app, CompareScreen):
