@@ -543,6 +543,17 @@ def schemes() -> None:
 
 
 @app.command()
+def params() -> None:
+    """The parametrizations a sweep compares (--param), each layer's rule."""
+    from initscope.sim.sweep import PARAM_RULES
+
+    for name, rule in PARAM_RULES.items():
+        typer.echo(f"{name:<4} {rule}")
+    typer.echo("r = width / base width (--base-width, 64); a depth sweep's blocks: branch x 1, "
+               "or x 1/sqrt(L) with Adam's block lr / sqrt(L) (Tensor Programs VI)")
+
+
+@app.command()
 def activations() -> None:
     """Every activation with its formula and gain."""
     from initscope.sim.theory import activation_table

@@ -253,6 +253,9 @@ def test_sweep_in_every_format(capsys):
     code, out, _ = call(capsys, "sweep", "--depths", "2,4", "--width", "16", "--steps", "0",
                         "--seeds", "1", "--batch", "16", "--format", "json")
     assert code == 0 and [r["branch"] for r in json.loads(out)] == ["1", "1/sqrt(L)"]
+    code, out, _ = call(capsys, "params")
+    assert code == 0 and [line.split()[0] for line in out.splitlines()[:3]] == \
+        ["sp", "ntk", "mup"] and "hidden: that init's variance / r, lr / r (Adam)" in out
     code, _, err = call(capsys, "sweep", "--widths", "64")
     assert code == 2 and "at least two different widths" in err
     code, _, err = call(capsys, "sweep", "--widths", "64,x")

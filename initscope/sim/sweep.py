@@ -60,6 +60,16 @@ from initscope.sim.stats import std_of
 from initscope.sim.validation import validate
 
 PARAMS = ("sp", "ntk", "mup")
+# each parametrization's rules, in words (initscope params), r = width / base width
+PARAM_RULES = {
+    "sp": "every layer: the scheme's init at this width, multiplier 1, one learning rate",
+    "ntk": "every layer: W ~ N(0, 1), output times 1/sqrt(fan_in), one learning rate",
+    "mup": "input layer: the scheme's init at the base width, lr (Adam) or lr r (SGD); "
+           "hidden: that init's variance / r, lr / r (Adam) or lr (SGD); readout: the "
+           "base width's init, output times 1/r, lr (Adam) or lr r (SGD); biases as the "
+           "input layer's (Tensor Programs V, Table 3; microsoft/mup's MuReadout, MuAdam, "
+           "MuSGD)",
+}
 OUTPUTS = 16  # the readout's width
 TEACHER_WIDTH = 32
 BRANCH_SCALES = ("1", "1/sqrt(L)")
@@ -88,6 +98,7 @@ class Rule:
     spec: WeightSpec
     multiplier: float = 1.0
     lr_factor: float = 1.0
+    bias_lr_factor: float = 1.0  # biases are "vector-like" in muP: their own rate
 
 
 def layer_rules(cfg: Config, param: str, width: int, base: int) -> list[Rule]:
@@ -101,17 +112,19 @@ def layer_rules(cfg: Config, param: str, width: int, base: int) -> list[Rule]:
         return [Rule(WeightSpec(NORMAL, 1.0, fi, fo), 1.0 / math.sqrt(fi)) for fi, fo in fans]
     r = width / base
     adam = cfg.optimizer == "adam"
+    vector = 1.0 if adam else r  # the rate of muP's vector-like parameters
     rules = []
     for i, (fi, fo) in enumerate(fans):
         at_base = scheme.weight_spec(cfg, base if i else fi, base if i < last else fo)
         spec = replace(at_base, fan_in=fi, fan_out=fo)
         if 0 < i < last:  # hidden: Var / r; Adam's rate / r (SGD's stays)
             rules.append(Rule(replace(spec, scale=spec.scale / math.sqrt(r)),
-                              lr_factor=1.0 / r if adam else 1.0))
+                              lr_factor=1.0 / r if adam else 1.0, bias_lr_factor=vector))
         elif i == last:  # MuReadout: output / r
-            rules.append(Rule(spec, multiplier=1.0 / r, lr_factor=1.0 if adam else r))
+            rules.append(Rule(spec, multiplier=1.0 / r, lr_factor=vector,
+                              bias_lr_factor=vector))
         else:
-            rules.append(Rule(spec, lr_factor=1.0 if adam else r))
+            rules.append(Rule(spec, lr_factor=vector, bias_lr_factor=vector))
     return rules
 
 
@@ -209,8 +222,9 @@ def _train(cfg: Config, rules: list[Rule], seed: int, steps: int, draws: DrawCac
     weights = [[weight_matrix(run_cfg, draws, i, r.spec, dt), np.zeros(r.spec.fan_out, dt)]
                for i, r in enumerate(rules)]
     groups: dict[float, list[np.ndarray]] = {}
-    for w, r in zip(weights, rules):
-        groups.setdefault(r.lr_factor, []).extend(w)
+    for (w, b), r in zip(weights, rules):
+        groups.setdefault(r.lr_factor, []).append(w)
+        groups.setdefault(r.bias_lr_factor, []).append(b)
     optimizers = [(params, make_optimizer(cfg.optimizer, params, cfg.lr * factor, cfg.momentum))
                   for factor, params in groups.items()]
     forward = _forward if residual_scale is None else \

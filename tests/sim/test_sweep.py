@@ -77,10 +77,12 @@ def test_mup_rules_at_four_times_the_base_width():
     assert adam[0].spec.std == pytest.approx(sp_base[0].spec.std)  # input: unchanged
     assert adam[1].spec.std == pytest.approx(math.sqrt(2 / 64) / 2)  # hidden: Var / r
     assert adam[1].lr_factor == pytest.approx(1 / 4) and adam[0].lr_factor == 1
+    assert all(r.bias_lr_factor == 1 for r in adam)  # biases are vector-like
     assert adam[-1].multiplier == pytest.approx(1 / 4) and adam[-1].lr_factor == 1
     assert adam[-1].spec.std == pytest.approx(sp_base[-1].spec.std)  # readout: base's init
     sgd = layer_rules(BASE.replace(optimizer="sgd"), "mup", 256, 64)
     assert [r.lr_factor for r in sgd] == [4, 1, 1, 1, 4]
+    assert all(r.bias_lr_factor == 4 for r in sgd)
     ntk = layer_rules(BASE, "ntk", 256, 64)
     assert ntk[1].spec.std == 1 and ntk[1].multiplier == pytest.approx(1 / 16)
 
