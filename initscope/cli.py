@@ -542,6 +542,97 @@ def schemes() -> None:
     typer.echo(NAMING_NOTE)
 
 
+@app.command(name="inspect")
+def inspect_checkpoint(
+    file: Annotated[str, typer.Argument(help=".safetensors, .npz, or with PyTorch .pt, .pth, "
+                                             ".bin")],
+    activation: Annotated[str, typer.Option(
+        help="the activation between the detected dense layers")] = "relu",
+    format: TableFormat = "table",
+    memory_limit: Annotated[float, typer.Option(
+        help="memory budget in GiB for one tensor (0: the default budget)")] = 0.0,
+    run: Annotated[bool, typer.Option(
+        "--run", help="also run a unit-Gaussian batch forward and backward through the "
+                      "chain's tensors as they are (initscope's core, as `report`)")] = False,
+    batch: Annotated[int, typer.Option(help="--run: the batch")] = 256,
+) -> None:
+    """Each tensor's role, fans, statistics and the initialization scheme it matches;
+    what a chain of its dense layers does to a unit signal; one line per file problem.
+    Nothing in the file is executed."""
+    from initscope.report import render_inspection
+    from initscope.sim.activations import ACTIVATIONS
+    from initscope.sim.checkpoint import CheckpointError, entries
+    from initscope.sim.inspection import chain_theory, find_chain, report
+    from initscope.sim.memory import budget_bytes, format_bytes
+
+    if activation not in ACTIVATIONS:
+        raise UsageProblem(f"unknown activation {activation!r}; choose one of: "
+                           f"{', '.join(ACTIVATIONS)}")
+    limit = budget_bytes(Config(memory_limit=memory_limit))
+    gain = ACTIVATIONS[activation].gain()
+    reports, seen = [], []
+    try:
+        listed = entries(file)
+        for entry in listed:  # one tensor at a time, each checked against the budget
+            need = 3 * 8 * entry.size  # float64 values, a sorted sample, a copy
+            if need > limit:
+                raise CheckpointError(f"{file}: {entry.name} needs {format_bytes(need)}, "
+                                      f"over the memory budget of {format_bytes(limit)}")
+            try:
+                values = entry.load()
+            except CheckpointError:
+                raise
+            except Exception as e:
+                raise CheckpointError(f"{file}: {entry.name} could not be read "
+                                      f"({type(e).__name__})") from None
+            if values.shape != entry.shape:
+                raise CheckpointError(f"{file}: {entry.name} is not the shape its header says")
+            r = report(entry.name, entry.shape, entry.dtype, values, gain)
+            reports.append(r)
+            seen.append((r.name, r.shape, r.mean, r.std))
+            del values
+    except CheckpointError as e:
+        raise refused(e) from None
+    chain = find_chain(seen)
+    theory = chain_theory(chain, activation) if len(chain) > 1 else []
+    typer.echo(render_inspection(file, reports, chain if theory else [], theory, format,
+                                 activation), nl=False)
+    if run and theory:
+        typer.echo(_run_chain(listed, chain, activation, batch, format, memory_limit), nl=False)
+    elif run:
+        raise UsageProblem(f"{file}: no chain of two or more dense layers to run")
+
+
+def _run_chain(listed, chain, activation: str, batch: int, format: str,
+               memory_limit: float) -> str:
+    """The chain's hidden layers run by the core on their weights as they are (the
+    last, linear layer is the readout run_weights leaves out)."""
+    import numpy as np
+
+    from initscope.report import render_report
+    from initscope.sim import MemoryBudgetError, Simulator
+
+    loaders = {e.name: e for e in listed}
+    weights, biases = [], []
+    for lay in chain:
+        weights.append(np.ascontiguousarray(loaders[lay.name].load().T, dtype=np.float32))
+        bias = loaders.get(lay.name[:-len("weight")] + "bias") \
+            if lay.name.endswith("weight") else None
+        biases.append(bias.load().astype(np.float32) if bias is not None
+                      else np.zeros(lay.fan_out, np.float32))
+    cfg = Config(activation=activation, depth=len(chain) - 1, batch=batch,
+                 width=tuple(lay.fan_out for lay in chain[:-1]), inputs=chain[0].fan_in,
+                 memory_limit=memory_limit)
+    try:
+        result = Simulator().run_weights(cfg, weights, biases)
+    except (ConfigError, MemoryBudgetError) as e:
+        raise refused(e) from None
+    text = render_report(result, format)
+    if format == "table":  # its title names the weights, not a scheme
+        text = text.replace(f"{cfg.scheme} / ", "the chain's own weights / ", 1)
+    return "\n" + text
+
+
 @app.command()
 def params() -> None:
     """The parametrizations a sweep compares (--param), each layer's rule."""

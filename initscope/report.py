@@ -337,3 +337,58 @@ def render_sweep(results: list, format: str) -> str:
                                  "mean |h| against log size (0: the same at every size)"]
                                 + lines))
     return "\n\n".join(blocks) + "\n"
+
+
+INSPECT_TABLE = [("name", "name"), ("shape", "shape"), ("role", "role"), ("fan_in", "fan_in"),
+                 ("std", "std"), ("std*sqrt(fan_in)", "std_sqrt_fan_in"), ("matches", "match")]
+
+
+def render_inspection(path: str, reports: list, chain: list, theory: list, format: str,
+                      activation: str) -> str:
+    """`initscope inspect`: per tensor, and the summary line; the chain's prediction."""
+    rows = [r.to_dict() for r in reports]
+    counts: dict[str, int] = {}
+    for r in reports:
+        if r.role in ("dense weight", "conv weight", "embedding"):
+            key = r.match.scheme or "no known scheme"
+            counts[key] = counts.get(key, 0) + 1
+    warnings = [f"{r.name}: {w}" for r in reports for w in r.warnings]
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    chain_rows = [{"layer": lay.name, "fan_in": lay.fan_in, "fan_out": lay.fan_out,
+                   "weight_std": lay.std, "activation_std_theory": a, "gradient_std_theory": g}
+                  for lay, (a, g) in zip(chain, theory)]
+    if format == "json":
+        return json.dumps(finite_or_none({
+            "file": path, "tensors": rows, "summary": counts, "warnings": warnings,
+            "chain": {"activation": activation, "layers": chain_rows}}), indent=2) + "\n"
+    if format == "csv":
+        buf = io.StringIO()
+        keys = [k for k in rows[0] if k != "warnings"] if rows else []
+        out = csv.writer(buf, lineterminator="\n")
+        out.writerow(keys)
+        for row in rows:
+            out.writerow(["x".join(map(str, row[k])) if k == "shape" else
+                          repr(row[k]) if isinstance(row[k], float) else row[k] for k in keys])
+        return buf.getvalue()
+    header = [h for h, _ in INSPECT_TABLE]
+    body = []
+    for row in rows:
+        cells = []
+        for _, key in INSPECT_TABLE:
+            v = row[key]
+            cells.append("x".join(map(str, v)) if key == "shape" else
+                         fmt(v, 3) if isinstance(v, float) else str(v))
+        body.append(cells)
+    widths = [max(len(x) for x in col) for col in zip(header, *body)]
+    lines = ["  ".join(x.ljust(w) for x, w in zip(line, widths)).rstrip()
+             for line in [header] + body]
+    out_lines = [f"{path}: {len(reports)} tensors; weights: {summary or 'none'}", *lines]
+    if chain_rows:
+        out_lines += ["", f"a chain of {len(chain_rows)} dense layers ({activation}, the last "
+                      "linear): predicted from the variance recursion, unit input",
+                      "layer  fan_in  fan_out  weight std  act std  grad std"]
+        out_lines += [f"{r['layer']}  {r['fan_in']}  {r['fan_out']}  {fmt(r['weight_std'], 3)}"
+                      f"  {fmt(r['activation_std_theory'], 3)}  {fmt(r['gradient_std_theory'], 3)}"
+                      for r in chain_rows]
+    out_lines += [f"warning: {w}" for w in warnings]
+    return "\n".join(out_lines) + "\n"

@@ -4,6 +4,7 @@ import csv
 import io
 import json
 
+import numpy as np
 import pytest
 
 from initscope.cli import main
@@ -260,3 +261,30 @@ def test_sweep_in_every_format(capsys):
     assert code == 2 and "at least two different widths" in err
     code, _, err = call(capsys, "sweep", "--widths", "64,x")
     assert code == 2 and "widths must be a comma list" in err
+
+
+def test_inspect_a_checkpoint_the_tests_make(capsys, tmp_path):
+    from tests.sim.test_inspection import _model
+
+    path = tmp_path / "model.npz"
+    np.savez(path, **_model())
+    code, out, _ = call(capsys, "inspect", str(path))
+    lines = out.splitlines()
+    assert code == 0 and lines[0].endswith("5 tensors; weights: 1 he_normal, 1 torch default "
+                                           "(Linear, Conv)")
+    assert any(line.startswith("fc1.weight") and line.endswith("he_normal") for line in lines)
+    assert "a chain of 2 dense layers (relu, the last linear)" in out
+    code, out, _ = call(capsys, "inspect", str(path), "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["summary"] == {"he_normal": 1, "torch default (Linear, Conv)": 1}
+    assert [t["fan_in"] for t in data["tensors"] if t["name"] == "fc1.weight"] == [64]
+    code, out, _ = call(capsys, "inspect", str(path), "--run")
+    assert code == 0 and "the chain's own weights / relu, depth 1, width 256" in out
+    path.write_bytes(path.read_bytes()[:200])
+    code, _, err = call(capsys, "inspect", str(path))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "model.npz" in err
+    code, _, err = call(capsys, "inspect", str(tmp_path / "model.onnx"))
+    assert code == 2 and "not a checkpoint initscope reads" in err
+    np.savez(path, **_model())
+    code, _, err = call(capsys, "inspect", str(path), "--memory-limit", "0.00001")
+    assert code == 2 and "over the memory budget" in err

@@ -29,6 +29,6 @@ def test_every_key_is_documented():
 
 def test_every_command_scheme_and_activation_is_documented():
     for command in app.registered_commands:
-        assert f"initscope {command.callback.__name__}" in README
+        assert f"initscope {command.name or command.callback.__name__}" in README
     for name in [*SCHEMES, *ACTIVATIONS]:
         assert f"`{name}`" in README, name
