@@ -555,6 +555,9 @@ def inspect_checkpoint(
         "--run", help="also run a unit-Gaussian batch forward and backward through the "
                       "chain's tensors as they are (initscope's core, as `report`)")] = False,
     batch: Annotated[int, typer.Option(help="--run: the batch")] = 256,
+    in_app: Annotated[bool, typer.Option(
+        "--app", help="open it in the app: the tensors, the selected one's histogram "
+                      "beside its scheme's density, the chain")] = False,
 ) -> None:
     """Each tensor's role, fans, statistics and the initialization scheme it matches;
     what a chain of its dense layers does to a unit signal; one line per file problem.
@@ -562,6 +565,16 @@ def inspect_checkpoint(
     from initscope.report import render_inspection
     from initscope.sim.activations import ACTIVATIONS
     from initscope.sim.checkpoint import CheckpointError, entries
+
+    if in_app:
+        if not has_terminal():
+            raise UsageProblem("the app needs a terminal: without one, leave out --app")
+        from initscope.tui.app import InitScopeApp
+
+        app_ = InitScopeApp(config=Config(activation=activation, memory_limit=memory_limit),
+                            inspect=file, ascii_only=isinstance(sys.stdout, AsciiStream))
+        app_.run()
+        leave_now(app_.return_code or 0)
     from initscope.sim.inspection import chain_theory, find_chain, report
     from initscope.sim.memory import budget_bytes, format_bytes
 

@@ -366,3 +366,13 @@ def chain_theory(layers: list[ChainLayer], activation: str, slope: float = 0.01
         g2 = lay.fan_out * lay.std ** 2 * dphi2 * g2
     out.reverse()
     return out
+
+
+def expected_counts(match_: Match, std: float, edges: np.ndarray, n: int) -> np.ndarray | None:
+    """The counts the matched scheme's density expects in these bins, for n entries of
+    this std (the gain solved for is in the std); None where the match is no shape."""
+    if match_.scheme is None or match_.shape not in ("normal", "uniform", "truncated") \
+            or std <= 0:
+        return None
+    cdf = _cdf(match_.shape, np.asarray(edges, dtype=float) / std)
+    return n * np.diff(cdf)

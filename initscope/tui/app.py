@@ -59,14 +59,14 @@ class InitScopeApp(App):
     def __init__(self, config: Config | None = None, theme_name: str | None = None,
                  timings: bool = True, scene: Scene | None = None,
                  compare: tuple[Config, Config] | None = None,
-                 ascii_only: bool = False) -> None:
+                 ascii_only: bool = False, inspect: str | None = None) -> None:
         """`timings=False` keeps run times off the screen (for snapshot tests); a scene
         starts at its first step; `compare` opens A | B over the main screen;
         `ascii_only` writes every frame in ASCII (for terminals without Unicode)."""
         self.ascii_only = ascii_only
         super().__init__()
         self.start = MainScreen(runnable(config or Config()), scene=scene, compare=compare,
-                                timings=timings)
+                                timings=timings, inspect=inspect)
         self.startup_errors: list[str] = []
         self._register_themes(theme_name)
         keymap, problem = load_keymap(binding_ids())

@@ -667,3 +667,41 @@ async def test_the_sweep_screen_trains_every_width_and_draws_the_coordinate_chec
         await pilot.pause()
         assert not isinstance(app.screen, SweepScreen)
         assert screen.cancel.is_set()
+
+
+async def test_the_inspect_screen_lists_the_tensors_and_draws_the_selected_one(tmp_path):
+    import numpy as np
+    from textual.widgets import DataTable
+
+    from initscope.tui.scope.inspecting import InspectScreen
+    from tests.sim.test_inspection import _model
+
+    path = tmp_path / "model.npz"
+    np.savez(path, **_model())
+    app = InitScopeApp(SMALL, inspect=str(path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, InspectScreen)
+        await wait_for(pilot, lambda: screen.tensors is not None)
+        table = screen.query_one(DataTable)
+        assert table.row_count == 5
+        assert [str(c) for c in table.get_row_at(0)] == ["fc1.weight", "256x64", "he_normal"]
+        title = str(screen.query_one("#inspect-title").render())
+        assert "5 tensors; weights: 1 he_normal, 1 torch default" in title
+        await wait_for(pilot, lambda: "*" in str(screen.query_one("#inspect-plot").render()))
+        await pilot.press("down")
+        await wait_for(pilot, lambda: "fc1.bias" in str(screen.query_one("#inspect-stats")
+                                                         .render()))
+        assert "matches: zeros" in str(screen.query_one("#inspect-stats").render())
+        assert "dense chain (tanh, the last linear)" in str(
+            screen.query_one("#inspect-chain").render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, InspectScreen)
+    path.write_bytes(b"not a zip")
+    app = InitScopeApp(SMALL, inspect=str(path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        await wait_for(pilot, lambda: "not a readable npz file" in str(
+            app.screen.query_one("#inspect-title").render()))

@@ -31,6 +31,7 @@ from initscope.tui.exporting import (
 )
 from initscope.tui.scope.compare import CompareScreen
 from initscope.tui.scope.editing import ScopeScreen
+from initscope.tui.scope.inspecting import InspectScreen
 from initscope.tui.scope.pane import ScopePane
 from initscope.tui.scope.sweeping import SweepScreen
 from initscope.tui.scope.training import (
@@ -39,7 +40,7 @@ from initscope.tui.scope.training import (
     TrainingSession,
     start_training,
 )
-from initscope.tui.screens import is_open
+from initscope.tui.screens import EditScreen, is_open
 from initscope.tui.widgets.footer import KeyFooter
 from initscope.tui.widgets.selectors import SelectorPane
 from initscope.tui.widgets.training import (
@@ -76,6 +77,9 @@ class MainScreen(ScopeScreen):
                 tooltip="save an SVG screenshot and the numbers as CSV and JSON"),
         Binding("C", "compare", "Compare", id="action-compare", show=False,
                 tooltip="A | B: two configs side by side on the same draws"),
+        Binding("F", "open_checkpoint", "Inspect a checkpoint", id="action-inspect",
+                show=False, tooltip="a checkpoint's tensors: the scheme each matches, its "
+                                    "histogram, what its dense chain does"),
         Binding("W", "sweep", "Width sweep", id="action-sweep", show=False,
                 tooltip="muP's coordinate check: mean |h| against width after a few steps "
                         "(sp, ntk, mup), or a depth sweep"),
@@ -97,9 +101,11 @@ class MainScreen(ScopeScreen):
     ]
 
     def __init__(self, config: Config, *, scene: Scene | None = None,
-                 compare: tuple[Config, Config] | None = None, timings: bool = True) -> None:
+                 compare: tuple[Config, Config] | None = None, timings: bool = True,
+                 inspect: str | None = None) -> None:
         super().__init__(id="main-screen")
         self.scene = scene
+        self.inspect_start = inspect
         self.scene_index = 0
         self.compare_start = compare
         self.sim = shared_simulator()  # the core in its own process
@@ -142,6 +148,8 @@ class MainScreen(ScopeScreen):
         if self.compare_start is not None:
             self.app.push_screen(CompareScreen(*self.compare_start, self.sim,
                                                self.pane.view), self._back_from_compare)
+        if self.inspect_start is not None:
+            self._inspect(self.inspect_start)
 
     def on_screen_resume(self) -> None:
         # The app's size classes (-narrow, -short) change while another screen is on
@@ -325,6 +333,16 @@ class MainScreen(ScopeScreen):
             self.call_after_refresh(self.action_scene_step, delta)
 
     # ---- compare and export -------------------------------------------------------------
+
+    def action_open_checkpoint(self) -> None:
+        if not is_open(self.app, InspectScreen):
+            self.app.push_screen(EditScreen("checkpoint file (.safetensors, .npz, .pt)", ""),
+                                 self._inspect)
+
+    def _inspect(self, path: str | None) -> None:
+        if path:
+            self.app.push_screen(InspectScreen(path.strip(), self.pane.config.activation,
+                                               self.pane.config.memory_limit))
 
     def action_sweep(self) -> None:
         if not is_open(self.app, SweepScreen):
