@@ -555,6 +555,9 @@ def inspect_checkpoint(
         "--run", help="also run a unit-Gaussian batch forward and backward through the "
                       "chain's tensors as they are (initscope's core, as `report`)")] = False,
     batch: Annotated[int, typer.Option(help="--run: the batch")] = 256,
+    spectrum_of: Annotated[str | None, typer.Option(
+        "--spectrum", help="a weight's singular values against the Marchenko-Pastur law "
+                           "of random entries with its std", show_default=False)] = None,
     in_app: Annotated[bool, typer.Option(
         "--app", help="open it in the app: the tensors, the selected one's histogram "
                       "beside its scheme's density, the chain")] = False,
@@ -606,6 +609,9 @@ def inspect_checkpoint(
             del values
     except CheckpointError as e:
         raise refused(e) from None
+    if spectrum_of is not None:
+        typer.echo(_spectrum_text(file, listed, spectrum_of, format), nl=False)
+        return
     chain = find_chain(seen)
     theory = chain_theory(chain, activation) if len(chain) > 1 else []
     typer.echo(render_inspection(file, reports, chain if theory else [], theory, format,
@@ -614,6 +620,35 @@ def inspect_checkpoint(
         typer.echo(_run_chain(listed, chain, activation, batch, format, memory_limit), nl=False)
     elif run:
         raise UsageProblem(f"{file}: no chain of two or more dense layers to run")
+
+
+def _spectrum_text(file: str, listed, name: str, format: str) -> str:
+    import json
+
+    import numpy as np
+
+    from initscope.plots import histogram_text
+    from initscope.sim.inspection import spectrum
+
+    found = {e.name: e for e in listed}.get(name)
+    if found is None or len(found.shape) < 2:
+        raise UsageProblem(f"{file}: no weight matrix named {name!r}")
+    try:
+        spec = spectrum(found.load())
+    except ValueError as e:
+        raise UsageProblem(f"{file}: {name}: {e}") from None
+    if format == "json":
+        return json.dumps({"name": name, "singular_values": spec.values.tolist(),
+                           "marchenko_pastur": [spec.low, spec.high],
+                           "outside": spec.outside}, indent=2) + "\n"
+    counts, edges = np.histogram(spec.values, bins=40)
+    plot = histogram_text(tuple(int(c) for c in counts), tuple(float(e) for e in edges),
+                          72, 12, "", "").plain
+    verdict = ("inside it: what independent random entries give (an init)" if not spec.outside
+               else f"{spec.outside} beyond it: structure, as training leaves")
+    return (f"{name}: {spec.values.size} singular values, {spec.values.min():.4g} to "
+            f"{spec.values.max():.4g}\nMarchenko-Pastur support of random entries with its "
+            f"std: [{spec.low:.4g}, {spec.high:.4g}]; {verdict}\n{plot}\n")
 
 
 def _run_chain(listed, chain, activation: str, batch: int, format: str,

@@ -376,3 +376,30 @@ def expected_counts(match_: Match, std: float, edges: np.ndarray, n: int) -> np.
         return None
     cdf = _cdf(match_.shape, np.asarray(edges, dtype=float) / std)
     return n * np.diff(cdf)
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """A weight's singular values (as (out, in x k...)) and the Marchenko-Pastur
+    support of a matrix of that shape with independent entries of the same std:
+    s in sigma (sqrt(n) -+ sqrt(m)) for m <= n, i.e. s^2 in (1 -+ sqrt(m/n))^2 sigma^2 n."""
+
+    values: np.ndarray
+    low: float
+    high: float
+
+    @property
+    def outside(self) -> int:
+        return int(np.count_nonzero(self.values > EDGE_MARGIN * self.high))
+
+
+def spectrum(values: np.ndarray) -> Spectrum:
+    m = values.reshape(values.shape[0], -1) if values.ndim >= 2 else values.reshape(1, -1)
+    if min(m.shape) > SPECTRUM_MAX:
+        raise ValueError(f"the smaller side is {min(m.shape)}: above {SPECTRUM_MAX}, a "
+                         "singular value decomposition here takes too long")
+    std = float(m.std())
+    short, long_ = sorted(m.shape)
+    s = np.linalg.svd(m, compute_uv=False)
+    return Spectrum(s, std * (math.sqrt(long_) - math.sqrt(short)),
+                    std * (math.sqrt(long_) + math.sqrt(short)))

@@ -134,6 +134,11 @@ def test_a_trained_matrix_matches_no_scheme():
         w -= 0.01 * grad.T
     assert match(start, (256, 256)).scheme.startswith("he_normal")
     assert match(w, (256, 256)).scheme is None
+    from initscope.sim.inspection import spectrum
+
+    trained, init = spectrum(w), spectrum(start)
+    assert init.outside == 0 and trained.outside >= 2
+    assert init.high == pytest.approx(float(start.std()) * 2 * 16)  # sigma (sqrt 256 + sqrt 256)
     # and its spectrum has left the Marchenko-Pastur bulk, the init's has not
     assert singular_outliers(w, float(w.std())) >= 2
     assert singular_outliers(start, float(start.std())) == 0

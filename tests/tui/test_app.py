@@ -696,6 +696,9 @@ async def test_the_inspect_screen_lists_the_tensors_and_draws_the_selected_one(t
         assert "matches: zeros" in str(screen.query_one("#inspect-stats").render())
         assert "dense chain (tanh, the last linear)" in str(
             screen.query_one("#inspect-chain").render())
+        await pilot.press("up", "s")  # fc1.weight's singular values: an init's
+        await wait_for(pilot, lambda: "none beyond" in str(screen.query_one("#inspect-plot")
+                                                          .render()))
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, InspectScreen)

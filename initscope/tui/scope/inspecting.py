@@ -42,6 +42,7 @@ class Inspected:
 
     report: object
     sample: np.ndarray
+    entry: object  # reads the whole tensor again, for its spectrum
 
 
 def read(path: str, activation: str, cancel: threading.Event | None = None,
@@ -68,7 +69,7 @@ def read(path: str, activation: str, cancel: threading.Event | None = None,
         flat = values.reshape(-1)
         step = max(1, flat.size // SAMPLE)
         out.append(Inspected(report(entry.name, entry.shape, entry.dtype, values, gain),
-                             flat[::step][:SAMPLE].astype(np.float32)))
+                             flat[::step][:SAMPLE].astype(np.float32), entry))
         del values, flat
         if progress is not None:
             progress(k, len(listed))
@@ -76,6 +77,30 @@ def read(path: str, activation: str, cancel: threading.Event | None = None,
                         for t in out])
     theory = chain_theory(chain, activation) if len(chain) > 1 else []
     return out, chain if theory else [], theory
+
+
+def spectrum_plot(item: Inspected, width: int, height: int, colors: tuple[str, str]) -> Text:
+    """The weight's singular values, and where random entries of its std would end."""
+    from initscope.plots import histogram_text
+    from initscope.sim.inspection import spectrum
+
+    bar, axis = colors
+    if len(item.report.shape) < 2:
+        return Text("a vector has no spectrum: choose a weight", style=axis)
+    try:
+        spec = spectrum(item.entry.load())
+    except (ValueError, CheckpointError) as e:
+        return Text(str(e), style=axis)
+    counts, edges = np.histogram(spec.values, bins=BINS)
+    head = Text(f"singular values {fmt(float(spec.values.min()), 3)} to "
+                f"{fmt(float(spec.values.max()), 3)}; random entries of this std: "
+                f"{fmt(spec.low, 3)} to {fmt(spec.high, 3)}; "
+                + (f"{spec.outside} beyond: structure" if spec.outside else "none beyond")
+                + "\n", style=axis)
+    head.append_text(histogram_text(tuple(int(c) for c in counts),
+                                    tuple(float(e) for e in edges), width, height - 2, bar,
+                                    axis))
+    return head
 
 
 def plot(item: Inspected, width: int, height: int, colors: tuple[str, str]) -> Text:
@@ -110,7 +135,8 @@ class InspectScreen(ClosesOnce, Screen[None]):
     InspectScreen #inspect-keys { height: 1; color: $text-muted; }
     """
 
-    BINDINGS = [Binding("escape,q", "close", "close", show=False)]
+    BINDINGS = [Binding("escape,q", "close", "close", show=False),
+                Binding("s", "spectrum", "values / singular values", show=False)]
 
     @dataclass
     class Progress(Message):
@@ -138,6 +164,7 @@ class InspectScreen(ClosesOnce, Screen[None]):
         self.tensors: list[Inspected] | None = None
         self.cancel = threading.Event()
         self.row = 0
+        self.spectrum = False  # the selected weight's singular values, not its values
 
     def compose(self) -> ComposeResult:
         yield Static(f"{self.path}: reading", id="inspect-title")
@@ -148,8 +175,8 @@ class InspectScreen(ClosesOnce, Screen[None]):
                 yield Static(id="inspect-plot")
                 yield Static(id="inspect-stats")
         yield Static(id="inspect-chain")
-        yield Static("up/down a tensor · the line of * is the matched scheme's density · "
-                     "esc close", id="inspect-keys")
+        yield Static("up/down a tensor · s values / singular values · * the matched "
+                     "scheme's density · esc close", id="inspect-keys")
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -223,12 +250,12 @@ class InspectScreen(ClosesOnce, Screen[None]):
         self.query_one("#inspect-stats", Static).update("\n".join(lines))
         area = self.query_one("#inspect-plot", Static)
         self.draw(self.tensors[row], row, max(area.content_size.width, 20),
-                  max(area.content_size.height, 5), plot_colors(self.app))
+                  max(area.content_size.height, 5), plot_colors(self.app), self.spectrum)
 
     @thread_work(group="inspect-draw", exclusive=True)
     def draw(self, item: Inspected, row: int, width: int, height: int,
-             colors: tuple[str, str]) -> None:
-        text = plot(item, width, height, colors)
+             colors: tuple[str, str], singular: bool) -> None:
+        text = (spectrum_plot if singular else plot)(item, width, height, colors)
         if not get_current_worker().is_cancelled:
             self.post_message(self.Drawn(row, text))
 
@@ -239,6 +266,10 @@ class InspectScreen(ClosesOnce, Screen[None]):
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.show, self.row)
+
+    def action_spectrum(self) -> None:
+        self.spectrum = not self.spectrum
+        self.show(self.row)
 
     def action_close(self) -> None:
         self.cancel.set()
