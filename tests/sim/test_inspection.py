@@ -235,3 +235,18 @@ def test_a_broken_file_is_one_line(tmp_path, fmt):
             e.load()
     assert path.name in str(err.value) or "could not" in str(err.value)
     assert len(str(err.value).splitlines()) == 1
+
+
+def test_data_tuned_inits_are_recognized_by_what_they_keep():
+    # LSUV only rescales an orthogonal draw: orthogonal with a gain; the data-dependent
+    # init rescales a normal draw's units a little each: a normal with a gain
+    from initscope.sim.datainit import data_dependent, lsuv
+
+    cfg = Config(scheme="lsuv", width=(256,), inputs=128, depth=3, batch=256,
+                 activation="tanh")
+    for w in lsuv(cfg, DrawCache()).weights:
+        found = match(w.T.astype(np.float64), w.T.shape)
+        assert found.scheme == "orthogonal" and found.gain > 1.2
+    tuned = data_dependent(cfg.replace(scheme="data_dependent"), DrawCache())
+    for w in tuned.weights:
+        assert match(w.T.astype(np.float64), w.T.shape).shape == "normal"
