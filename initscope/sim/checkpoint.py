@@ -67,9 +67,33 @@ def _safetensors(path: Path) -> list[Entry]:
     for name in handle.keys():
         sliced = handle.get_slice(name)
         shape = tuple(int(d) for d in sliced.get_shape())
-        out.append(Entry(name, shape, str(sliced.get_dtype()).lower(),
-                         lambda name=name: _float(handle.get_tensor(name))))
+        dtype = str(sliced.get_dtype()).lower()
+        if dtype == "bf16":  # NumPy has no bfloat16: read its bits (below)
+            load = (lambda name=name, shape=shape: _bfloat16(path, name, shape))
+        else:
+            load = (lambda name=name: _float(handle.get_tensor(name)))
+        out.append(Entry(name, shape, dtype, load))
     return out
+
+
+def _bfloat16(path: Path, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A bfloat16 tensor of a safetensors file, from its bytes: the header (8 bytes of
+    little-endian length, then JSON) gives its byte range after the header, and a
+    bfloat16 is the upper half of a float32's bits."""
+    import json
+
+    with open(path, "rb") as f:
+        length = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(length))
+        begin, end = header[name]["data_offsets"]
+        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        if end - begin != 2 * count:
+            raise CheckpointError(f"{path.name}: {name}'s byte range does not fit its shape")
+        f.seek(8 + length + begin)
+        bits = np.frombuffer(f.read(end - begin), dtype="<u2")
+    if bits.size != count:
+        raise CheckpointError(f"{path.name}: {name} is cut short")
+    return (bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64).reshape(shape)
 
 
 def _npz(path: Path) -> list[Entry]:

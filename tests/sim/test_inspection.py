@@ -250,3 +250,24 @@ def test_data_tuned_inits_are_recognized_by_what_they_keep():
     tuned = data_dependent(cfg.replace(scheme="data_dependent"), DrawCache())
     for w in tuned.weights:
         assert match(w.T.astype(np.float64), w.T.shape).shape == "normal"
+
+
+def test_bfloat16_safetensors_are_read_from_their_bits(tmp_path):
+    # a file written by hand as the format defines it: u64 header length, JSON, bytes
+    import json
+
+    w = drawn("he_normal", (128, 64), 1.0, 0).astype(np.float32)
+    bits = (w.view(np.uint32) >> 16).astype("<u2")  # bfloat16: float32's upper half
+    header = json.dumps({"layer.weight": {"dtype": "BF16", "shape": [128, 64],
+                                          "data_offsets": [0, bits.nbytes]}}).encode()
+    path = tmp_path / "bf16.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header + bits.tobytes())
+    (entry,) = entries(path)
+    values = entry.load()
+    expected = (bits.astype(np.uint32) << 16).view(np.float32)
+    np.testing.assert_array_equal(values, expected.astype(np.float64))
+    assert entry.dtype == "bf16" and match(values, (128, 64)).scheme == "he_normal"
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import load_file
+
+    np.testing.assert_array_equal(load_file(str(path))["layer.weight"].float().numpy(), expected)
