@@ -68,12 +68,16 @@ def _safetensors(path: Path) -> list[Entry]:
         sliced = handle.get_slice(name)
         shape = tuple(int(d) for d in sliced.get_shape())
         dtype = str(sliced.get_dtype()).lower()
-        if dtype == "bf16":  # NumPy has no bfloat16: read its bits (below)
-            load = (lambda name=name, shape=shape: _bfloat16(path, name, shape))
-        else:
-            load = (lambda name=name: _float(handle.get_tensor(name)))
-        out.append(Entry(name, shape, dtype, load))
+        out.append(Entry(name, shape, dtype, _safetensors_loader(handle, path, name, shape,
+                                                                  dtype)))
     return out
+
+
+def _safetensors_loader(handle, path: Path, name: str, shape: tuple[int, ...],
+                        dtype: str) -> Callable[[], np.ndarray]:
+    if dtype == "bf16":  # NumPy has no bfloat16: read its bits (below)
+        return lambda: _bfloat16(path, name, shape)
+    return lambda: _float(handle.get_tensor(name))
 
 
 def _bfloat16(path: Path, name: str, shape: tuple[int, ...]) -> np.ndarray:

@@ -267,7 +267,7 @@ def test_bfloat16_safetensors_are_read_from_their_bits(tmp_path):
     expected = (bits.astype(np.uint32) << 16).view(np.float32)
     np.testing.assert_array_equal(values, expected.astype(np.float64))
     assert entry.dtype == "bf16" and match(values, (128, 64)).scheme == "he_normal"
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     from safetensors.torch import load_file
 
     np.testing.assert_array_equal(load_file(str(path))["layer.weight"].float().numpy(), expected)
