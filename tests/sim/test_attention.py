@@ -1,0 +1,104 @@
+"""Self-attention: the backward pass against float64 central differences, the mask
+against a direct loop, and what attention does at initialization against theory."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from initscope.sim.attention import (
+    attention,
+    attention_backward,
+    causal_mask,
+    entropy,
+    logit_variance,
+    token_similarity,
+)
+from tests.sim.test_norm import central_difference
+
+
+def _weights(rng, d: int, std: float) -> list[np.ndarray]:
+    return [rng.normal(0, std, (d, d)) for _ in range(4)]
+
+
+@pytest.mark.parametrize("causal,mup", [(False, False), (True, False), (True, True)])
+def test_the_backward_pass_is_the_derivative_of_the_forward(causal, mup):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 5, 6))
+    ws = _weights(rng, 6, 0.5)
+    g = rng.normal(size=(2, 5, 6))
+
+    def loss(x=x, ws=ws) -> float:
+        return float(np.sum(g * attention(x, *ws, heads=2, causal=causal, mup=mup)[0]))
+
+    _, cache = attention(x, *ws, heads=2, causal=causal, mup=mup)
+    dx, grads = attention_backward(g, cache, *ws, heads=2)
+    np.testing.assert_allclose(dx, central_difference(lambda v: loss(x=v), x.copy()),
+                               rtol=1e-6, atol=1e-8)
+    for name, w in zip("qkvo", ws):
+        expected = central_difference(lambda v, w=w: loss(ws=[v if u is w else u for u in ws]),
+                                      w.copy())
+        np.testing.assert_allclose(grads[name], expected, rtol=1e-6, atol=1e-8)
+
+
+def test_the_causal_mask_and_heads_against_a_loop():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(1, 4, 6))
+    wq, wk, wv, wo = _weights(rng, 6, 0.4)
+    out, cache = attention(x, wq, wk, wv, wo, heads=3, causal=True)
+    expected = np.zeros((4, 6))
+    for head in range(3):
+        cols = slice(2 * head, 2 * head + 2)
+        q, k, v = (x[0] @ wq)[:, cols], (x[0] @ wk)[:, cols], (x[0] @ wv)[:, cols]
+        for i in range(4):
+            s = np.array([q[i] @ k[j] / math.sqrt(2) for j in range(i + 1)])
+            p = np.exp(s - s.max())
+            p /= p.sum()
+            expected[i, cols] = p @ v[: i + 1]
+    np.testing.assert_allclose(out[0], expected @ wo, rtol=1e-12)
+    assert np.all(cache.p[0][:, causal_mask(4)] == 0)
+
+
+def test_zero_query_weights_give_exactly_uniform_attention():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(3, 16, 32))
+    wq, wk, wv, wo = _weights(rng, 32, 0.3)
+    for causal in (False, True):
+        _, cache = attention(x, np.zeros_like(wq), wk, wv, wo, heads=4, causal=causal)
+        assert entropy(cache.p, causal) == pytest.approx(1.0, abs=1e-12)
+        assert cache.logits_std == 0
+
+
+@pytest.mark.parametrize("mup", [False, True])
+def test_the_logit_std_follows_its_prediction(mup):
+    # unit tokens, N(0, 1/d) weights: Var(logit) = (d s^2)^2 = 1 with 1/sqrt(d_head),
+    # and 1 / d_head with muP's 1/d_head; 64 x 64 x 8 heads x 4 sequences of logits
+    rng = np.random.default_rng(3)
+    d, heads = 256, 8
+    x = rng.normal(size=(4, 64, d))
+    ws = _weights(rng, d, math.sqrt(1 / d))
+    _, cache = attention(x, *ws, heads=heads, mup=mup)
+    predicted = math.sqrt(logit_variance(d, 1 / d, d // heads, mup))
+    assert cache.logits_std == pytest.approx(predicted, rel=0.05)
+    wide = _weights(rng, d, math.sqrt(2 / d))  # Var W doubled: the logits' variance x4
+    _, cache = attention(x, *wide, heads=heads, mup=mup)
+    assert cache.logits_std == pytest.approx(2 * predicted, rel=0.05)
+
+
+def test_attention_without_skips_collapses_the_tokens():
+    # 24 layers of attention alone, each output rescaled to unit std: every layer
+    # averages the tokens, so they all become the same (rank collapse)
+    rng = np.random.default_rng(4)
+    d, t = 64, 16
+    x0 = rng.normal(size=(4, t, d))
+    plain, similarity = x0, []
+    for _ in range(24):
+        ws = _weights(rng, d, math.sqrt(1 / d))
+        plain = attention(plain, *ws, heads=4)[0]
+        plain /= plain.std()
+        similarity.append(token_similarity(plain))
+    assert abs(token_similarity(x0)) < 0.05
+    assert similarity[0] > 0.2 and similarity[-1] > 0.99
+    assert all(b >= a - 0.01 for a, b in zip(similarity, similarity[1:]))
