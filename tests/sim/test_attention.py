@@ -102,3 +102,61 @@ def test_attention_without_skips_collapses_the_tokens():
     assert abs(token_similarity(x0)) < 0.05
     assert similarity[0] > 0.2 and similarity[-1] > 0.99
     assert all(b >= a - 0.01 for a, b in zip(similarity, similarity[1:]))
+
+
+def _block_weights(rng, d: int, ratio: int = 2, std: float = 0.4):
+    from initscope.sim.transformer import BlockWeights
+
+    return BlockWeights(*(rng.normal(0, std, (d, d)) for _ in range(4)),
+                        rng.normal(0, std, (d, ratio * d)), rng.normal(0, 0.1, ratio * d),
+                        rng.normal(0, std, (ratio * d, d)), rng.normal(0, 0.1, d))
+
+
+@pytest.mark.parametrize("place,skips", [("pre", True), ("post", True), ("none", True),
+                                         ("none", False)])
+def test_a_blocks_backward_pass_is_the_derivative_of_its_forward(place, skips):
+    from dataclasses import replace
+
+    from initscope.sim.transformer import block, block_backward
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2, 4, 6))
+    w = _block_weights(rng, 6)
+    g = rng.normal(size=x.shape)
+
+    def loss(x=x, w=w) -> float:
+        return float(np.sum(g * block(x, w, 2, place, "tanh", causal=True, skips=skips)[0]))
+
+    _, cache = block(x, w, 2, place, "tanh", causal=True, skips=skips)
+    dx, grads = block_backward(g, cache, w, 2, place, "tanh", skips=skips)
+    np.testing.assert_allclose(dx, central_difference(lambda v: loss(x=v), x.copy()),
+                               rtol=1e-5, atol=1e-8)
+    for name in ("wq", "wo", "w1", "b2"):
+        value = getattr(w, name)
+        expected = central_difference(lambda v, n=name: loss(w=replace(w, **{n: v})),
+                                      value.copy())
+        np.testing.assert_allclose(grads[name], expected, rtol=1e-5, atol=1e-8)
+
+
+def test_gpt2_scales_its_residual_projections_to_keep_the_stream_from_growing():
+    # pre-norm: each block adds its branches' variance to the stream, the same amount
+    # whatever the depth, so the growth is linear in L; scaling the two output
+    # projections by 1/sqrt(2L) divides each block's share by 2L, so the total stays
+    # the same at every depth. The growth is measured from each seed's own embeddings.
+    from initscope.sim.transformer import stream_variances
+
+    def growth(depth: int, scaled: bool) -> list[float]:
+        runs = [stream_variances(depth, scaled, seed) for seed in range(3)]
+        return [r[-1] - r[0] for r in runs]
+
+    depths = np.array([4, 8, 16])
+    plain = np.array([growth(L, False) for L in depths])  # (depth, seed)
+    scaled = np.array([growth(L, True) for L in depths])
+    per_block = plain / depths[:, None]
+    # linear: the same growth per block at every depth, to the seeds' own spread
+    spread = per_block.std(axis=1).max()
+    assert per_block.mean(axis=1).max() - per_block.mean(axis=1).min() < 3 * spread + 1e-4
+    assert plain.mean(axis=1)[-1] > 3 * plain.mean(axis=1)[0] > 0
+    # scaled: the total at L = 16 about what L = 4 gives, far below the unscaled 16
+    assert abs(scaled.mean(axis=1)[-1] - scaled.mean(axis=1)[0]) < 0.3 * scaled.mean()
+    assert scaled.mean(axis=1)[-1] < 0.2 * plain.mean(axis=1)[-1]
