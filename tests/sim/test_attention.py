@@ -160,3 +160,19 @@ def test_gpt2_scales_its_residual_projections_to_keep_the_stream_from_growing():
     # scaled: the total at L = 16 about what L = 4 gives, far below the unscaled 16
     assert abs(scaled.mean(axis=1)[-1] - scaled.mean(axis=1)[0]) < 0.3 * scaled.mean()
     assert scaled.mean(axis=1)[-1] < 0.2 * plain.mean(axis=1)[-1]
+
+
+def test_with_skips_and_pre_norm_the_tokens_stay_apart_without_them_they_collapse():
+    # GPT-2's init, 24 blocks, 32 tokens of width 256 (Noci et al. 2022): the skips keep
+    # each token's own share of the stream; attention and the MLP alone average them
+    from initscope.sim.transformer import block, gpt2_weights
+
+    for skips, check in ((True, lambda s: s < 0.05), (False, lambda s: s > 0.99)):
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((4, 32, 256), dtype=np.float32)
+        start = token_similarity(x)
+        for _ in range(24):
+            x, _ = block(x, gpt2_weights(rng, 256, 4, 24, False), 4,
+                         "pre" if skips else "none", "gelu", skips=skips)
+            x /= x.std()
+        assert abs(start) < 0.01 and check(token_similarity(x)), skips
