@@ -14,6 +14,7 @@ backward pass chains attention's (attention.py), the MLP's and layer norm's
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -140,3 +141,46 @@ def stream_variances(depth: int, scaled: bool, seed: int, d: int = 256, heads: i
                      causal=True)
         out.append(float(x.var()))
     return out
+
+
+RECIPES = ("gpt2", "deepnet", "small_init", "mup", "zero_out")
+
+
+def recipe_stds(recipe: str, d: int, ratio: int, depth: int) -> dict[str, float]:
+    """Each weight group's std under a transformer init recipe, and the residual
+    multiplier "alpha" (1 but for DeepNet), for `depth` blocks of width d:
+
+    - gpt2 (Radford et al. 2019, as nanoGPT's c_proj rule): 0.02 everywhere, the
+      residual output projections (o, w2) 0.02 / sqrt(2 depth);
+    - deepnet (Wang et al. 2022, "DeepNet", encoder: N = depth): post-norm with the
+      skip scaled by alpha = (2N)^(1/4); Xavier normal everywhere, with gain
+      beta = (8N)^(-1/4) for the value, output and both MLP weights, 1 for query and
+      key;
+    - small_init (Nguyen & Salazar 2019, "Transformers without tears"): Var 2 / (5 d),
+      with the output projections at std 2 / (depth sqrt(d)) (the companion rule of
+      Wang's GPT-J / GPT-NeoX code);
+    - mup (Yang et al. 2022, Tensor Programs V): zero query weights (attention starts
+      uniform; the logits are scaled by 1/d_head), 1/sqrt(fan_in) elsewhere;
+    - zero_out: 1/sqrt(fan_in) everywhere but the output projections, which start at
+      zero, so every block starts as the identity."""
+    fan = {"q": d, "k": d, "v": d, "o": d, "w1": d, "w2": ratio * d}
+    out_fan = {"q": d, "k": d, "v": d, "o": d, "w1": ratio * d, "w2": d}
+    if recipe == "gpt2":
+        stds = {g: 0.02 for g in fan}
+        stds["o"] = stds["w2"] = 0.02 / math.sqrt(2 * depth)
+        return {**stds, "alpha": 1.0}
+    if recipe == "deepnet":
+        beta = (8 * depth) ** -0.25
+        stds = {g: math.sqrt(2 / (fan[g] + out_fan[g])) * (1.0 if g in ("q", "k") else beta)
+                for g in fan}
+        return {**stds, "alpha": (2 * depth) ** 0.25}
+    if recipe == "small_init":
+        stds = {g: math.sqrt(2 / (5 * d)) for g in fan}
+        stds["o"] = stds["w2"] = 2 / (depth * math.sqrt(d))
+        return {**stds, "alpha": 1.0}
+    base = {g: 1 / math.sqrt(fan[g]) for g in fan}
+    if recipe == "mup":
+        return {**base, "q": 0.0, "alpha": 1.0}
+    if recipe == "zero_out":
+        return {**base, "o": 0.0, "w2": 0.0, "alpha": 1.0}
+    raise ValueError(f"unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}")

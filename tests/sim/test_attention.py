@@ -176,3 +176,36 @@ def test_with_skips_and_pre_norm_the_tokens_stay_apart_without_them_they_collaps
                          "pre" if skips else "none", "gelu", skips=skips)
             x /= x.std()
         assert abs(start) < 0.01 and check(token_similarity(x)), skips
+
+
+def test_the_recipes_constants():
+    from initscope.sim.transformer import recipe_stds
+
+    gpt2 = recipe_stds("gpt2", 768, 4, 12)
+    assert gpt2["q"] == 0.02 and gpt2["o"] == pytest.approx(0.02 / math.sqrt(24))
+    deep = recipe_stds("deepnet", 512, 4, 18)  # N = 18: alpha = 36^(1/4), beta = 144^(-1/4)
+    assert deep["alpha"] == pytest.approx(36 ** 0.25)
+    assert deep["v"] == pytest.approx(math.sqrt(2 / 1024) * 144 ** -0.25)
+    assert deep["q"] == pytest.approx(math.sqrt(2 / 1024))
+    assert deep["w2"] == pytest.approx(math.sqrt(2 / (2048 + 512)) * 144 ** -0.25)
+    small = recipe_stds("small_init", 1024, 4, 24)
+    assert small["k"] ** 2 == pytest.approx(2 / 5120)
+    assert small["w2"] == pytest.approx(2 / (24 * 32))
+    assert recipe_stds("mup", 256, 4, 8)["q"] == 0
+    zero = recipe_stds("zero_out", 256, 4, 8)
+    assert zero["o"] == zero["w2"] == 0 and zero["w1"] == pytest.approx(1 / 16)
+
+
+@pytest.mark.parametrize("recipe", ["gpt2", "deepnet", "small_init", "zero_out"])
+def test_zero_query_weights_give_uniform_attention_under_any_other_recipe(recipe):
+    from initscope.sim.transformer import recipe_stds
+
+    rng = np.random.default_rng(6)
+    d = 64
+    stds = recipe_stds(recipe, d, 4, 8)
+    ws = [rng.normal(0, stds[g], (d, d)) for g in "qkvo"]
+    ws[0] = np.zeros((d, d))
+    x = rng.normal(size=(2, 12, d))
+    for mup in (False, True):
+        _, cache = attention(x, *ws, heads=4, causal=True, mup=mup)
+        assert entropy(cache.p, True) == pytest.approx(1.0, abs=1e-12)
