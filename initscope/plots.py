@@ -122,14 +122,14 @@ def sweep_text(result, step: int, width: int, height: int, colors: tuple[str, ..
 
 def sweep_plot(results: list, width: int = 72, height: int = 14) -> str:
     """Every step of a sweep as a plain-text log-log plot, the slopes beside each."""
-    from initscope.report import _sweep_title, sweep_series
+    from initscope.report import _sweep_title, diverged_line, slope_text, sweep_series
 
     out = []
     for r in results:
         slopes = r.slopes()
-        out.append(_sweep_title(r))
+        out += [_sweep_title(r), *diverged_line(r)]
         for t in range(slopes.shape[0]):
-            legend = "  ".join(f"{m} {name} {slopes[t, i]:+.2f}"
+            legend = "  ".join(f"{m} {name} {slope_text(slopes[t, i])}"
                                for i, (m, name) in enumerate(sweep_series(r)))
             out.append(f"step {t}: mean |h| against {'depth' if r.spec.depths else 'width'}"
                        f" (slopes: {legend})")

@@ -287,6 +287,17 @@ def render_train(trainer, steps: list, format: str,
 SWEEP_MARKERS = "abcdfghijkmnpqrstuvwxyz"  # one per layer ("o" is the output)
 
 
+def slope_text(slope: float) -> str:
+    """A fitted slope, or why there is none (the runs went non-finite)."""
+    return f"{slope:+.2f}" if math.isfinite(slope) else "diverged"
+
+
+def diverged_line(result) -> list[str]:
+    sizes = result.diverged()
+    return [f"went non-finite at {', '.join(map(str, sizes))}: a slope fits the finite "
+            "points only"] if sizes else []
+
+
 def sweep_series(result) -> list[tuple[str, list[str]]]:
     """Each recorded layer's marker and name: a, b, ... for hidden layers, o for the
     output (the stream of a depth sweep is s)."""
@@ -329,13 +340,13 @@ def render_sweep(results: list, format: str) -> str:
         sizes, l1, slopes = r.sizes, r.mean_l1(), r.slopes()
         header = ["step", "layer", *[str(s) for s in sizes], "slope"]
         body = [[str(t), name, *[fmt(float(l1[k, t, i]), 3) for k in range(len(sizes))],
-                 f"{slopes[t, i]:+.2f}"]
+                 slope_text(slopes[t, i])]
                 for t in range(l1.shape[1]) for i, name in enumerate(r.layer_names)]
         widths = [max(len(x) for x in col) for col in zip(header, *body)]
         lines = ["  ".join(x.rjust(w) for x, w in zip(line, widths)) for line in [header] + body]
         blocks.append("\n".join([_sweep_title(r), "mean |h| over the seeds; slope: of log "
                                  "mean |h| against log size (0: the same at every size)"]
-                                + lines))
+                                + diverged_line(r) + lines))
     return "\n\n".join(blocks) + "\n"
 
 

@@ -115,6 +115,8 @@ def _npz(path: Path) -> list[Entry]:
                 raise CheckpointError(f"{path.name}: {info.filename} holds Python objects, "
                                       "which initscope does not load")
             name = info.filename[:-4]
+            if dtype.kind not in "fiub":
+                raise CheckpointError(f"{path.name}: {name} holds {dtype}, not numbers")
             out.append(Entry(name, tuple(int(d) for d in shape), str(dtype),
                              lambda name=name: _float(_npz_member(path, name))))
     return out

@@ -158,6 +158,9 @@ def match(values: np.ndarray, shape: tuple[int, ...]) -> Match:
     flat = values.reshape(-1)
     if flat.size == 0:
         return Match(None, reason="empty")
+    bad = flat.size - int(np.count_nonzero(np.isfinite(flat)))
+    if bad:
+        return Match(None, reason=f"{bad} entries not finite")
     first = flat[0]
     if np.all(flat == first):
         name = "zeros" if first == 0 else "ones" if first == 1 else f"constant {first:.6g}"
@@ -171,9 +174,7 @@ def match(values: np.ndarray, shape: tuple[int, ...]) -> Match:
         if ortho is not None:
             return ortho
     n = flat.size
-    mean, std = float(flat.mean()), float(flat.std())
-    if std == 0 or not math.isfinite(std):
-        return Match(None, reason="not finite")
+    mean, std = _stats(flat)[:2]
     if abs(mean) > 5 * std / math.sqrt(n) + 1e-12:
         return Match(None, reason=f"mean {mean:.3g}, not zero")
     step = max(1, n // SAMPLE)
@@ -270,10 +271,27 @@ class TensorReport:
                 "match": self.match.label(), "warnings": self.warnings}
 
 
+def _stats(flat: np.ndarray) -> tuple[float, float, float, float]:
+    """mean, std, min, max over the finite entries; the std of entries near the float
+    range taken on them scaled to 1, so that their squares do not overflow."""
+    finite = flat[np.isfinite(flat)]
+    if finite.size == 0:
+        return (math.nan,) * 4
+    scale = float(np.max(np.abs(finite))) or 1.0
+    unit = finite / scale
+    return (float(unit.mean()) * scale, float(unit.std()) * scale, float(finite.min()),
+            float(finite.max()))
+
+
 def report(name: str, shape: tuple[int, ...], dtype: str, values: np.ndarray,
            activation_gain: float | None = None) -> TensorReport:
     """One tensor's report; `activation_gain` (the chain's activation's) lets a dense
-    or conv weight be judged by std sqrt(fan_in)."""
+    or conv weight be judged by std sqrt(fan_in). Statistics are of the finite entries."""
+    with np.errstate(all="ignore"):
+        return _report(name, shape, dtype, values, activation_gain)
+
+
+def _report(name, shape, dtype, values, activation_gain) -> TensorReport:
     flat = values.reshape(-1)
     fan_in, fan_out = fans(shape)
     kind = role(name, shape)
@@ -284,10 +302,10 @@ def report(name: str, shape: tuple[int, ...], dtype: str, values: np.ndarray,
     else:
         found = Match(None, reason="a vector: only a constant is a scheme here")
     out = TensorReport(name, shape, dtype, kind, fan_in, fan_out, int(flat.size),
-                       float(flat.mean()) if flat.size else 0.0,
-                       float(flat.std()) if flat.size else 0.0,
-                       float(flat.min()) if flat.size else 0.0,
-                       float(flat.max()) if flat.size else 0.0, found)
+                       *_stats(flat), found)
+    bad = flat.size - int(np.count_nonzero(np.isfinite(flat)))
+    if bad:
+        out.warnings.append(f"{bad} of {flat.size} entries are not finite")
     if kind == "norm scale" and flat.size and not np.all(flat == 1):
         out.warnings.append("a norm scale that is not 1")
     if kind in ("dense weight", "conv weight") and found.scheme == "zeros":

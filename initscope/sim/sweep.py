@@ -157,11 +157,22 @@ class SweepResult:
         return np.array([np.mean(by_size[s], axis=0) for s in self.sizes])
 
     def slopes(self) -> np.ndarray:
-        """[step, layer]: the least-squares slope of log l1 against log size."""
+        """[step, layer]: the least-squares slope of log l1 against log size, over the
+        sizes where it stayed finite (a run that diverged has none); NaN with fewer
+        than two."""
         x = np.log(np.array(self.sizes, dtype=float))
-        y = np.log(np.maximum(self.mean_l1(), 1e-300))
-        xc = x - x.mean()
-        return np.einsum("s,stl->tl", xc, y - y.mean(axis=0)) / float(xc @ xc)
+        l1 = self.mean_l1()
+        out = np.full(l1.shape[1:], np.nan)
+        for t, layer in np.ndindex(out.shape):
+            ok = np.isfinite(l1[:, t, layer]) & (l1[:, t, layer] > 0)
+            if ok.sum() >= 2:
+                out[t, layer] = np.polyfit(x[ok], np.log(l1[ok, t, layer]), 1)[0]
+        return out
+
+    def diverged(self) -> list[int]:
+        """The sizes whose runs went non-finite (averaged over seeds: any seed)."""
+        l1 = self.mean_l1()
+        return [s for s, v in zip(self.sizes, l1) if not np.all(np.isfinite(v))]
 
     def to_dict(self) -> dict:
         slopes = self.slopes() if len(self.sizes) > 1 else None
@@ -173,6 +184,7 @@ class SweepResult:
             "layers": self.layer_names, "config": self.config.to_dict(),
             "points": [{kind: p.size, "seed": p.seed, "l1": p.l1, "std": p.std}
                        for p in self.points],
+            "diverged": self.diverged(),
             "slopes": None if slopes is None else [
                 {"step": t, **{name: float(slopes[t, i])
                                for i, name in enumerate(self.layer_names)}}

@@ -102,6 +102,9 @@ def validate(cfg: Config) -> Config:
         takes = _listed([a.name for a in ARCHS.values() if a.normalizes])
         raise ConfigError(f"norm is for the {takes} networks: set norm to none for "
                           f"the {cfg.arch} network")
+    if SCHEMES[cfg.scheme].data_init and not ARCHS[cfg.arch].tunes:
+        raise ConfigError(f"{cfg.scheme} tunes a dense stack on the batch: choose the plain "
+                          f"network, or another scheme for the {cfg.arch} network")
     if SCHEMES[cfg.scheme].conv_only and not ARCHS[cfg.arch].convolutional:
         takes = _listed([a.name for a in ARCHS.values() if a.convolutional])
         raise ConfigError(f"{cfg.scheme} is a convolution kernel's init, for the {takes} "

@@ -271,3 +271,16 @@ def test_bfloat16_safetensors_are_read_from_their_bits(tmp_path):
     from safetensors.torch import load_file
 
     np.testing.assert_array_equal(load_file(str(path))["layer.weight"].float().numpy(), expected)
+
+
+def test_text_and_non_finite_tensors_are_named_not_crashed_on(tmp_path):
+    path = tmp_path / "odd.npz"
+    np.savez(path, names=np.array(["a", "b"]), w=np.ones((3, 3)))
+    with pytest.raises(CheckpointError, match="odd.npz: names holds <U1, not numbers"):
+        entries(path)
+    values = np.array([[1e308, np.inf], [np.nan, 1.0]])
+    r = report("layer.weight", (2, 2), "f64", values)
+    assert r.match.scheme is None and "2 entries not finite" in r.match.reason
+    assert r.max == 1e308 and r.min == 1.0 and "2 of 4 entries are not finite" in r.warnings
+    huge = report("layer.weight", (64, 64), "f64", np.full((64, 64), 1e300))
+    assert huge.std == 0 and huge.match.label() == "constant 1e+300"

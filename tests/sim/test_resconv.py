@@ -141,3 +141,23 @@ def test_the_memory_estimate_covers_a_resconv_run():
         peak = peak_bytes(lambda cfg=cfg: Simulator().run(cfg))
         assert peak <= estimate(cfg).total <= 1.7 * peak + 8 * 2**20, changes
 
+
+
+def test_dirac_blocks_have_no_gaussian_prediction_and_say_so():
+    result = Simulator().run(Config(arch="resconv", scheme="dirac", depth=2, batch=8))
+    assert all(lay.theory is None for lay in result.layers)
+    assert all(row.predicted is None for row in result.spp)
+    assert result.theory_note.startswith("no prediction: Dirac branches")
+    delta = Simulator().run(Config(arch="resconv", scheme="delta_orthogonal", depth=2, batch=8))
+    assert delta.theory_note.startswith("approximate")
+
+
+def test_only_the_plain_stack_takes_the_data_dependent_schemes():
+    from initscope.tui.widgets.selectors import _schemes_for
+
+    for arch in ("residual", "rnn", "conv", "resconv"):
+        with pytest.raises(ConfigError, match="lsuv tunes a dense stack"):
+            validate(Config(arch=arch, scheme="lsuv"))
+        # stepping through the schemes never lands on one the network refuses
+        for name in _schemes_for(Config(arch=arch)):
+            validate(Config(arch=arch, scheme=name))

@@ -176,3 +176,17 @@ def test_sweeps_that_cannot_run_are_refused_in_one_line():
             sweep(cfg, spec)
     with pytest.raises(MemoryBudgetError, match="over the memory budget"):
         sweep(BASE.replace(batch=65536), SweepSpec(widths=(4096, 8192)))
+
+
+def test_a_sweep_that_diverges_fits_its_finite_points_and_names_the_rest():
+    # plain SGD at lr 0.01 on He residual blocks: the deep stacks blow up after a step
+    cfg = BASE.replace(width=(64,), batch=64, optimizer="sgd")
+    standard, _ = sweep(cfg, SweepSpec(depths=(2, 4, 16, 64), steps=2, seeds=1))
+    l1 = standard.mean_l1()
+    assert standard.diverged() and not np.all(np.isfinite(l1))
+    slopes = standard.slopes()
+    assert np.isfinite(slopes[0]).all()  # the init is finite everywhere
+    for t, layer in np.ndindex(slopes.shape):
+        finite = np.isfinite(l1[:, t, layer]).sum()
+        assert np.isfinite(slopes[t, layer]) == (finite >= 2)
+    assert standard.to_dict()["diverged"] == standard.diverged()

@@ -56,6 +56,7 @@ class Arch:
     normalizes: bool = False  # takes the norm option (norm.py)
     convolutional: bool = False  # takes the conv fields and the kernel-only schemes
     blocks: bool = False  # residual blocks: a branch mode, nf's alpha, a signal propagation plot
+    tunes: bool = False  # takes the data-dependent schemes (datainit.py tunes a dense stack)
     # config fields whose default differs here, so a run stays interactive (a conv
     # network's batch of 1000 images is 30 times the work of a dense stack's)
     defaults: dict = field(default_factory=dict)

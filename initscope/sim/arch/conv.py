@@ -26,7 +26,15 @@ import numpy as np
 
 from initscope.sim.activations import ACTIVATIONS
 from initscope.sim.arch.base import Arch, RowRun, Workspace, keep_draws
-from initscope.sim.arch.grids import gather, moments_grid, padding_of, scatter, sizes, taps
+from initscope.sim.arch.grids import (
+    DELTA_NOTE,
+    gather,
+    moments_grid,
+    padding_of,
+    scatter,
+    sizes,
+    taps,
+)
 from initscope.sim.config import LAYER_NORMS, Config, ConfigError
 from initscope.sim.im2col import Conv, Geometry, flipped, kept_bytes, scratch_bytes
 from initscope.sim.layers import (
@@ -71,7 +79,7 @@ def _theory(cfg: Config) -> list[LayerTheory] | None:
     w = weight_spec(cfg)
     if w.basis == DIRAC and w.scale != 0:
         return dirac_theory(cfg)
-    if SCHEMES[cfg.scheme].data_init or not theory_applies(cfg):
+    if not theory_applies(cfg):
         return None
     if cfg.norm != "none":
         return _normed_theory(cfg, w)
@@ -185,7 +193,7 @@ def note(cfg: Config) -> str | None:
             "no prediction: a Dirac stack is predicted without a norm, with constant biases, "
             "stride 1, an odd kernel and same padding")
     if w.basis == DELTA:
-        return "approximate: the orthogonal channel mixing is not independent draws"
+        return DELTA_NOTE
     if cfg.norm != "none" and padding_of(cfg):
         return "approximate: the norm's recursion leaves out the zero-padded border"
     return theory_note(cfg)
@@ -312,9 +320,6 @@ def nf_target_std(cfg: Config, spec: WeightSpec) -> list[float]:
 
 
 def check(cfg: Config) -> None:
-    if SCHEMES[cfg.scheme].data_init:
-        raise ConfigError(f"{cfg.scheme} tunes a dense stack: choose another scheme for the "
-                          "conv network")
     if padding_of(cfg) >= cfg.kernel:
         raise ConfigError(f"padding must be below the kernel size ({cfg.kernel}), not "
                           f"{cfg.padding}")

@@ -16,6 +16,8 @@ from initscope.sim.config import Config
 from initscope.sim.gaussian import gaussian_moments
 from initscope.sim.schemes import CENTRE_ONLY, WeightSpec
 
+DELTA_NOTE = "approximate: the orthogonal channel mixing is not independent draws"
+
 
 def padding_of(cfg: Config) -> int:
     """The zero padding on each side: -1 means "same" (kernel // 2)."""

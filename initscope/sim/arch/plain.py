@@ -343,5 +343,6 @@ PLAIN = Arch(
     check=lambda cfg: _check(cfg),
     trainable=True,
     normalizes=True,
+    tunes=True,
 )
 

@@ -19,13 +19,13 @@ import numpy as np
 
 from initscope.sim.arch.base import Arch, Workspace
 from initscope.sim.arch.blocks import ResidualRun, placement, recursion, specs
-from initscope.sim.arch.grids import gather, moments_grid, padding_of, scatter, taps
+from initscope.sim.arch.grids import DELTA_NOTE, gather, moments_grid, padding_of, scatter, taps
 from initscope.sim.config import LAYER_NORMS, Config, ConfigError
 from initscope.sim.im2col import Conv, Geometry, flipped, kept_bytes, scratch_bytes
 from initscope.sim.memory import Estimate, basis_transient, copies, samples_bytes
 from initscope.sim.norm import describe
 from initscope.sim.result import RunResult
-from initscope.sim.schemes import CENTRE_ONLY, SCHEMES, WeightSpec
+from initscope.sim.schemes import CENTRE_ONLY, DELTA, DIRAC, WeightSpec
 from initscope.sim.theory import LayerTheory
 
 
@@ -75,7 +75,11 @@ class ConvMixing:
 
 def block_recursion(cfg: Config, first_last=None
                     ) -> tuple[list[LayerTheory], list[tuple]] | None:
+    """None for Dirac kernels: a branch then passes phi of each pixel on, which is
+    no Gaussian's, and the recursion assumes one."""
     first_last = first_last or block_specs(cfg)
+    if first_last[0][0].basis == DIRAC and first_last[0][0].scale != 0:
+        return None
     return recursion(cfg, ConvMixing(cfg, first_last[0][0]), first_last)
 
 
@@ -132,15 +136,20 @@ class ResConvRun(ResidualRun):
     def weight_grad(self, k: int, dz: np.ndarray) -> np.ndarray:
         return self.convs[2 * k].weight_grad(dz)
 
+    def note(self, predicted) -> str | None:
+        basis = block_specs(self.cfg)[0][0].basis
+        if basis == DIRAC:
+            return "no prediction: Dirac branches pass phi of each pixel on, not a Gaussian"
+        if basis == DELTA:
+            return DELTA_NOTE
+        return super().note(predicted)
+
 
 def run(space: Workspace, cfg: Config, cancel=None, on_forward=None) -> RunResult:
     return ResConvRun(space, cfg, cancel, on_forward).execute()
 
 
 def check(cfg: Config) -> None:
-    if SCHEMES[cfg.scheme].data_init:
-        raise ConfigError(f"{cfg.scheme} tunes a dense stack: choose another scheme for the "
-                          "resconv network")
     if cfg.stride != 1 or cfg.padding != -1 or cfg.kernel % 2 == 0:
         raise ConfigError("residual blocks keep the image's size: an odd kernel, stride 1 "
                           "and same padding (-1)")

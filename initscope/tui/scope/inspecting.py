@@ -111,6 +111,7 @@ def plot(item: Inspected, width: int, height: int, colors: tuple[str, str]) -> T
     bar, axis = colors
     r = item.report
     values = item.sample.astype(np.float64)
+    values = values[np.isfinite(values)]
     if values.size == 0 or float(values.min()) == float(values.max()):
         return Text(f"every entry is {fmt(float(values[0]) if values.size else 0.0, 4)}",
                     style=axis)
@@ -208,6 +209,7 @@ class InspectScreen(ClosesOnce, Screen[None]):
     @on(Failed)
     def _failed(self, message: Failed) -> None:
         self.query_one("#inspect-title", Static).update(message.error)
+        self.query_one(ProgressBar).display = False
 
     @on(Done)
     def _done(self, message: Done) -> None:

@@ -22,7 +22,7 @@ from textual.screen import Screen
 from textual.widgets import ProgressBar, Static
 from textual.worker import get_current_worker
 
-from initscope.report import sweep_series
+from initscope.report import diverged_line, slope_text, sweep_series
 from initscope.sim import Config, ConfigError, MemoryBudgetError
 from initscope.sim.result import Cancelled
 from initscope.sim.schemes import SCHEMES
@@ -205,8 +205,10 @@ class SweepScreen(ClosesOnce, Screen[int | None]):
             return
         self.results = message.results
         runs_total = sum(len(r.points) for r in message.results)
+        diverged = [line for r in message.results for line in diverged_line(r)]
         self.query_one("#sweep-status", Static).update(
-            f"{runs_total} networks trained in {message.seconds:.1f} s")
+            f"{runs_total} networks trained in {message.seconds:.1f} s"
+            + (f"; {diverged[-1]}" if diverged else ""))
         self.draw()
 
     @on(Failed)
@@ -227,11 +229,11 @@ class SweepScreen(ClosesOnce, Screen[int | None]):
         result = self.results[-1] if self.depths else self.results[0]
         if self.depths:  # both multipliers on one plot: the stream of each
             legend = "  ".join(f"{m} stream, branch x {r.branch}: slope "
-                               f"{r.slopes()[self.step_shown, 0]:+.2f}"
+                               f"{slope_text(r.slopes()[self.step_shown, 0])}"
                                for m, r in zip("us", self.results))
         else:
             slopes = result.slopes()
-            legend = "  ".join(f"{m} {name} {slopes[self.step_shown, i]:+.2f}"
+            legend = "  ".join(f"{m} {name} {slope_text(slopes[self.step_shown, i])}"
                                for i, (m, name) in enumerate(sweep_series(result)))
         noun = "depth" if self.depths else "width"
         self.query_one("#sweep-legend", Static).update(

@@ -73,8 +73,11 @@ def _convolutional(c: Config) -> bool:
 
 
 def _schemes_for(c: Config) -> tuple:
-    """Every scheme but the kernel-only ones outside a convolutional network."""
-    return tuple(name for name, s in SCHEMES.items() if _convolutional(c) or not s.conv_only)
+    """The schemes this network takes: kernel-only ones on convolutional networks,
+    data-dependent ones on the network they tune (stepping never lands on a refusal)."""
+    arch = ARCHS[c.arch]
+    return tuple(name for name, s in SCHEMES.items()
+                 if (arch.convolutional or not s.conv_only) and (arch.tunes or not s.data_init))
 
 
 FIELDS: list[Field] = [
