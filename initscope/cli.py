@@ -578,46 +578,23 @@ def inspect_checkpoint(
                             inspect=file, ascii_only=isinstance(sys.stdout, AsciiStream))
         app_.run()
         leave_now(app_.return_code or 0)
-    from initscope.sim.inspection import chain_theory, find_chain, report
-    from initscope.sim.memory import budget_bytes, format_bytes
+    from initscope.sim.inspection import inspect_file
 
     if activation not in ACTIVATIONS:
         raise UsageProblem(f"unknown activation {activation!r}; choose one of: "
                            f"{', '.join(ACTIVATIONS)}")
-    limit = budget_bytes(Config(memory_limit=memory_limit))
-    gain = ACTIVATIONS[activation].gain()
-    reports, seen = [], []
     try:
-        listed = entries(file)
-        for entry in listed:  # one tensor at a time, each checked against the budget
-            need = 3 * 8 * entry.size  # float64 values, a sorted sample, a copy
-            if need > limit:
-                raise CheckpointError(f"{file}: {entry.name} needs {format_bytes(need)}, "
-                                      f"over the memory budget of {format_bytes(limit)}")
-            try:
-                values = entry.load()
-            except CheckpointError:
-                raise
-            except Exception as e:
-                raise CheckpointError(f"{file}: {entry.name} could not be read "
-                                      f"({type(e).__name__})") from None
-            if values.shape != entry.shape:
-                raise CheckpointError(f"{file}: {entry.name} is not the shape its header says")
-            r = report(entry.name, entry.shape, entry.dtype, values, gain)
-            reports.append(r)
-            seen.append((r.name, r.shape, r.mean, r.std))
-            del values
+        if spectrum_of is not None:  # one tensor: the others are not read
+            typer.echo(_spectrum_text(file, entries(file), spectrum_of, format), nl=False)
+            return
+        found = inspect_file(file, activation, memory_limit)
     except CheckpointError as e:
         raise refused(e) from None
-    if spectrum_of is not None:
-        typer.echo(_spectrum_text(file, listed, spectrum_of, format), nl=False)
-        return
-    chain = find_chain(seen)
-    theory = chain_theory(chain, activation) if len(chain) > 1 else []
-    typer.echo(render_inspection(file, reports, chain if theory else [], theory, format,
-                                 activation), nl=False)
-    if run and theory:
-        typer.echo(_run_chain(listed, chain, activation, batch, format, memory_limit), nl=False)
+    typer.echo(render_inspection(file, [t.report for t in found.tensors], found.chain,
+                                 found.theory, format, activation), nl=False)
+    if run and found.theory:
+        typer.echo(_run_chain([t.entry for t in found.tensors], found.chain, activation,
+                              batch, format, memory_limit), nl=False)
     elif run:
         raise UsageProblem(f"{file}: no chain of two or more dense layers to run")
 

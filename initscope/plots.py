@@ -41,8 +41,10 @@ def _tick_labels(edges: tuple[float, ...], width: int) -> str:
 
 @lru_cache(maxsize=128)  # a few pages of plots in a few views
 def histogram_text(counts: tuple[int, ...], edges: tuple[float, ...], width: int, height: int,
-                   bar: str, axis: str) -> Text:
-    """A bar chart of `counts` over `edges` in `width` x `height` cells."""
+                   bar: str, axis: str, expected: tuple[float, ...] | None = None,
+                   line: str = "") -> Text:
+    """A bar chart of `counts` over `edges` in `width` x `height` cells; with
+    `expected`, the counts a density expects in the same bins as a line of *."""
     if width < MIN_WIDTH or height < MIN_HEIGHT or not edges:
         return Text("no data" if not edges else "", style=axis)
     bins = len(counts)
@@ -51,14 +53,19 @@ def histogram_text(counts: tuple[int, ...], edges: tuple[float, ...], width: int
     fig.theme("clear")
     fig.bar(list(range(bins)), list(counts), width=1.0, marker="sd")
     fig.xlim(-0.5, bins - 0.5)
-    if max(counts) == 0:
-        fig.ylim(0, 1)
+    top = max(max(counts), max(expected) if expected else 0)
+    if expected is not None:
+        fig.plot(list(range(bins)), list(expected), marker="*")
+    if expected is not None or top == 0:
+        fig.ylim(0, top if top > 0 else 1)
     fig.xticks([0, (bins - 1) / 2, bins - 1], ["", "", ""])
     fig.yticks([])
     lines = _ANSI.sub("", fig.build()).rstrip("\n").split("\n")
     plain = "\n".join(lines[:-1] + [_tick_labels(edges, width)])
     text = Text(plain, style=axis, no_wrap=True, overflow="crop")
     text.highlight_regex(r"█+", style=bar)
+    if expected is not None:
+        text.highlight_regex(r"\*+", style=line)
     return text
 
 
@@ -136,29 +143,3 @@ def sweep_plot(results: list, width: int = 72, height: int = 14) -> str:
             out.append(sweep_text(r, t, width, height, ("",) * len(slopes[t]), "").plain)
     return "\n".join(out) + "\n"
 
-
-def histogram_density_text(counts: tuple[int, ...], edges: tuple[float, ...],
-                           expected: tuple[float, ...] | None, width: int, height: int,
-                           bar: str, line: str, axis: str) -> Text:
-    """A tensor's histogram with, as a line of *, the counts its matched scheme's
-    density expects in the same bins (none: the histogram alone)."""
-    if width < MIN_WIDTH or height < MIN_HEIGHT or not edges:
-        return Text("no data" if not edges else "", style=axis)
-    bins = len(counts)
-    fig = _figure_class()
-    fig.plot_size(width, height)
-    fig.theme("clear")
-    fig.bar(list(range(bins)), list(counts), width=1.0, marker="sd")
-    if expected is not None:
-        fig.plot(list(range(bins)), list(expected), marker="*")
-    fig.xlim(-0.5, bins - 0.5)
-    top = max(max(counts), max(expected) if expected else 0)
-    fig.ylim(0, top if top > 0 else 1)
-    fig.xticks([0, (bins - 1) / 2, bins - 1], ["", "", ""])
-    fig.yticks([])
-    lines = _ANSI.sub("", fig.build()).rstrip("\n").split("\n")
-    plain = "\n".join(lines[:-1] + [_tick_labels(edges, width)])
-    text = Text(plain, style=axis, no_wrap=True, overflow="crop")
-    text.highlight_regex(r"█+", style=bar)
-    text.highlight_regex(r"\*+", style=line)
-    return text

@@ -421,3 +421,66 @@ def spectrum(values: np.ndarray) -> Spectrum:
     s = np.linalg.svd(m, compute_uv=False)
     return Spectrum(s, std * (math.sqrt(long_) - math.sqrt(short)),
                     std * (math.sqrt(long_) + math.sqrt(short)))
+
+
+SAMPLE_KEPT = 8192  # values kept per tensor, for its histogram
+
+
+@dataclass
+class Inspected:
+    """One tensor's report, a strided sample of its values, and its entry (which reads
+    the whole tensor again, for a spectrum or a run)."""
+
+    report: TensorReport
+    sample: np.ndarray
+    entry: object
+
+
+@dataclass
+class Inspection:
+    tensors: list[Inspected]
+    chain: list[ChainLayer]  # empty unless two or more dense layers chain
+    theory: list[tuple[float, float]]
+
+
+def inspect_file(path, activation: str = "relu", memory_limit: float = 0.0, cancel=None,
+                 progress=None) -> Inspection | None:
+    """Every tensor of a checkpoint, read one at a time and each checked against the
+    memory budget first; CheckpointError (one line) for anything wrong with the file,
+    None when `cancel` is set. `progress(done, total)` hears of every tensor."""
+    from initscope.sim.activations import ACTIVATIONS
+    from initscope.sim.checkpoint import CheckpointError, entries
+    from initscope.sim.config import Config
+    from initscope.sim.memory import budget_bytes, format_bytes
+
+    limit = budget_bytes(Config(memory_limit=memory_limit))
+    gain = ACTIVATIONS[activation].gain()
+    listed = entries(path)
+    out = []
+    for done, entry in enumerate(listed, start=1):
+        if cancel is not None and cancel.is_set():
+            return None
+        need = 3 * 8 * entry.size  # float64 values, a sorted sample, a copy
+        if need > limit:
+            raise CheckpointError(f"{path}: {entry.name} needs {format_bytes(need)}, over "
+                                  f"the memory budget of {format_bytes(limit)}")
+        try:
+            values = entry.load()
+        except CheckpointError:
+            raise
+        except Exception as e:  # a parser's complaint about this tensor's bytes
+            raise CheckpointError(f"{path}: {entry.name} could not be read "
+                                  f"({type(e).__name__})") from None
+        if values.shape != entry.shape:
+            raise CheckpointError(f"{path}: {entry.name} is not the shape its header says")
+        flat = values.reshape(-1)
+        out.append(Inspected(report(entry.name, entry.shape, entry.dtype, values, gain),
+                             flat[::max(1, flat.size // SAMPLE_KEPT)][:SAMPLE_KEPT]
+                             .astype(np.float32), entry))
+        del values, flat
+        if progress is not None:
+            progress(done, len(listed))
+    chain = find_chain([(t.report.name, t.report.shape, t.report.mean, t.report.std)
+                        for t in out])
+    theory = chain_theory(chain, activation) if len(chain) > 1 else []
+    return Inspection(out, chain if theory else [], theory)

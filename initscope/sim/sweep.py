@@ -45,6 +45,7 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
@@ -239,29 +240,29 @@ def _train(cfg: Config, rules: list[Rule], seed: int, steps: int, draws: DrawCac
         groups.setdefault(r.bias_lr_factor, []).append(b)
     optimizers = [(params, make_optimizer(cfg.optimizer, params, cfg.lr * factor, cfg.momentum))
                   for factor, params in groups.items()]
-    forward = _forward if residual_scale is None else \
-        (lambda x, w, r, a, s: _residual_forward(x, w, r, a, s, residual_scale))
+    if residual_scale is None:  # every layer's output is recorded
+        forward, backward, recorded = _forward, _backward, slice(None)
+    else:  # the stream after the last block, and the output
+        forward = partial(_residual_forward, scale=residual_scale)
+        backward = partial(_residual_backward, scale=residual_scale)
+        recorded = slice(-2, None)
     l1s, stds = [], []
     for t in range(steps + 1):
         check()
         zs, outs = forward(x, weights, rules, act, cfg.slope)
-        recorded = outs if residual_scale is None else [outs[-2], outs[-1]]
-        sizes = [_size(h) for h in recorded]
+        sizes = [_size(h) for h in outs[recorded]]
         l1s.append([s[0] for s in sizes])
         stds.append([s[1] for s in sizes])
         if t == steps:
             break
-        grads = _backward(x, weights, rules, act, cfg.slope, zs, outs,
-                          (outs[-1] - y) / x.shape[0], residual_scale)
+        grads = backward(x, weights, rules, act, cfg.slope, zs, outs, (outs[-1] - y) / x.shape[0])
         for params, opt in optimizers:
             opt.update(params, [grads[id(p)] for p in params])
     return l1s, stds
 
 
-def _backward(x, weights, rules, act, slope, zs, outs, g, residual_scale):
+def _backward(x, weights, rules, act, slope, zs, outs, g):
     """Gradients of every weight and bias, keyed by id(param)."""
-    if residual_scale is not None:
-        return _residual_backward(x, weights, rules, act, slope, zs, outs, g, residual_scale)
     grads = {}
     for i in range(len(weights) - 1, -1, -1):
         w, b = weights[i]

@@ -100,6 +100,17 @@ def _central(f, w: np.ndarray, entries, h: float = 1e-6) -> list[float]:
     return out
 
 
+def _check_sampled_gradients(loss, grads: dict, weights: list, rng, per: int) -> None:
+    """`per` random entries of every weight and bias against central differences."""
+    for w, b in weights:
+        for param_array in (w, b):
+            entries = [np.unravel_index(i, param_array.shape)
+                       for i in rng.choice(param_array.size, per, replace=False)]
+            expected = _central(loss, param_array, entries)
+            got = [grads[id(param_array)][e] for e in entries]
+            np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
+
+
 @pytest.mark.parametrize("param", ["sp", "ntk", "mup"])
 def test_the_backward_pass_is_the_derivative_of_the_loss(param):
     cfg = BASE.replace(dtype="float64", batch=6, inputs=5, depth=3, activation="tanh")
@@ -116,15 +127,8 @@ def test_the_backward_pass_is_the_derivative_of_the_loss(param):
         return 0.5 * float(np.sum((out - y) ** 2)) / x.shape[0]
 
     zs, outs = _forward(x, weights, rules, act, 0.01)
-    grads = _backward(x, weights, rules, act, 0.01, zs, outs, (outs[-1] - y) / x.shape[0],
-                      None)
-    for w, b in weights:
-        for param_array in (w, b):
-            entries = [np.unravel_index(i, param_array.shape)
-                       for i in rng.choice(param_array.size, 4, replace=False)]
-            expected = _central(loss, param_array, entries)
-            got = [grads[id(param_array)][e] for e in entries]
-            np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
+    grads = _backward(x, weights, rules, act, 0.01, zs, outs, (outs[-1] - y) / x.shape[0])
+    _check_sampled_gradients(loss, grads, weights, rng, 4)
 
 
 def test_the_residual_backward_pass_is_the_derivative_of_the_loss():
@@ -144,13 +148,7 @@ def test_the_residual_backward_pass_is_the_derivative_of_the_loss():
     zs, outs = _residual_forward(x, weights, rules, act, 0.01, scale)
     grads = _residual_backward(x, weights, rules, act, 0.01, zs, outs,
                                (outs[-1] - y) / x.shape[0], scale)
-    for w, b in weights:
-        for param_array in (w, b):
-            entries = [np.unravel_index(i, param_array.shape)
-                       for i in rng.choice(param_array.size, 3, replace=False)]
-            expected = _central(loss, param_array, entries)
-            got = [grads[id(param_array)][e] for e in entries]
-            np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
+    _check_sampled_gradients(loss, grads, weights, rng, 3)
 
 
 def test_a_depth_sweep_standard_blocks_grow_depth_mup_blocks_hold():

@@ -23,60 +23,13 @@ from textual.widgets import DataTable, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from initscope.report import fmt
-from initscope.sim import Config
-from initscope.sim.activations import ACTIVATIONS
-from initscope.sim.checkpoint import CheckpointError, entries
-from initscope.sim.inspection import chain_theory, expected_counts, find_chain, report
-from initscope.sim.memory import budget_bytes, format_bytes
+from initscope.sim.checkpoint import CheckpointError
+from initscope.sim.inspection import Inspected, expected_counts, inspect_file
 from initscope.tui.screens import ClosesOnce
 from initscope.tui.themes import plot_colors
 from initscope.tui.workers import run_in_daemon, thread_work
 
-SAMPLE = 8192  # values kept per tensor for its histogram
 BINS = 40
-
-
-@dataclass
-class Inspected:
-    """One tensor's report and a strided sample of its values."""
-
-    report: object
-    sample: np.ndarray
-    entry: object  # reads the whole tensor again, for its spectrum
-
-
-def read(path: str, activation: str, cancel: threading.Event | None = None,
-         progress=None, memory_limit: float = 0.0):
-    """(tensors, chain, theory) of a file, or CheckpointError in one line."""
-    limit = budget_bytes(Config(memory_limit=memory_limit))
-    gain = ACTIVATIONS[activation].gain()
-    listed = entries(path)
-    out = []
-    for k, entry in enumerate(listed, start=1):
-        if cancel is not None and cancel.is_set():
-            return None
-        if 3 * 8 * entry.size > limit:
-            raise CheckpointError(f"{path}: {entry.name} needs "
-                                  f"{format_bytes(3 * 8 * entry.size)}, over the memory "
-                                  f"budget of {format_bytes(limit)}")
-        try:
-            values = entry.load()
-        except CheckpointError:
-            raise
-        except Exception as e:
-            raise CheckpointError(f"{path}: {entry.name} could not be read "
-                                  f"({type(e).__name__})") from None
-        flat = values.reshape(-1)
-        step = max(1, flat.size // SAMPLE)
-        out.append(Inspected(report(entry.name, entry.shape, entry.dtype, values, gain),
-                             flat[::step][:SAMPLE].astype(np.float32), entry))
-        del values, flat
-        if progress is not None:
-            progress(k, len(listed))
-    chain = find_chain([(t.report.name, t.report.shape, t.report.mean, t.report.std)
-                        for t in out])
-    theory = chain_theory(chain, activation) if len(chain) > 1 else []
-    return out, chain if theory else [], theory
 
 
 def spectrum_plot(item: Inspected, width: int, height: int, colors: tuple[str, str]) -> Text:
@@ -106,7 +59,7 @@ def spectrum_plot(item: Inspected, width: int, height: int, colors: tuple[str, s
 def plot(item: Inspected, width: int, height: int, colors: tuple[str, str]) -> Text:
     """The selected tensor's histogram (its sample, scaled to the whole count) with
     the matched scheme's expected counts as a line."""
-    from initscope.plots import histogram_density_text
+    from initscope.plots import histogram_text
 
     bar, axis = colors
     r = item.report
@@ -117,9 +70,10 @@ def plot(item: Inspected, width: int, height: int, colors: tuple[str, str]) -> T
                     style=axis)
     counts, edges = np.histogram(values, bins=BINS)
     expected = expected_counts(r.match, r.std, edges, values.size)
-    return histogram_density_text(tuple(int(c) for c in counts), tuple(float(e) for e in edges),
-                                  None if expected is None else tuple(float(e) for e in expected),
-                                  width, height, bar, "magenta", axis)
+    return histogram_text(tuple(int(c) for c in counts), tuple(float(e) for e in edges),
+                          width, height, bar, axis,
+                          None if expected is None else tuple(float(e) for e in expected),
+                          "magenta")
 
 
 class InspectScreen(ClosesOnce, Screen[None]):
@@ -189,8 +143,8 @@ class InspectScreen(ClosesOnce, Screen[None]):
              cancel: threading.Event) -> None:
         def target() -> None:
             try:
-                done = read(path, activation, cancel,
-                            lambda k, n: self.post_message(self.Progress(k, n)), memory_limit)
+                done = inspect_file(path, activation, memory_limit, cancel,
+                                    lambda k, n: self.post_message(self.Progress(k, n)))
             except CheckpointError as e:
                 self.post_message(self.Failed(str(e)))
                 return
@@ -198,7 +152,7 @@ class InspectScreen(ClosesOnce, Screen[None]):
                 self.post_message(self.Failed(f"{type(e).__name__}: {e}"))
                 return
             if done is not None:
-                self.post_message(self.Done(*done))
+                self.post_message(self.Done(done.tensors, done.chain, done.theory))
 
         run_in_daemon(target, cancel)
 
