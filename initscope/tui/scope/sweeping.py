@@ -59,7 +59,7 @@ class SweepScreen(ClosesOnce, Screen[int | None]):
     }
     SweepScreen #sweep-title { height: auto; text-style: bold; }
     SweepScreen #sweep-caption { height: auto; border: round $accent; }
-    SweepScreen #sweep-status { height: 1; }
+    SweepScreen #sweep-status { height: auto; }
     SweepScreen ProgressBar { height: 1; }
     SweepScreen #sweep-plot { height: 1fr; }
     SweepScreen #sweep-legend { height: auto; }
