@@ -19,6 +19,8 @@ MAX_WIDTH = 8192
 MAX_BATCH = 65536
 MAX_CHANNELS = 512
 MAX_IMAGE = 256
+MAX_TOKENS = 2048
+MAX_MLP_RATIO = 16
 
 FAN_MODES = ("fan_in", "fan_out", "fan_avg")
 DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")
@@ -34,6 +36,8 @@ RNN_INPUTS = ("all", "first")
 LAYER_NORMS = ("batch", "layer", "rms")  # the norms that are layers of their own
 NORMS = ("none", *LAYER_NORMS, "nf")  # nf: scaled weight standardization
 NORM_PLACES = ("before", "after")  # plain: before or after phi; residual: pre- or post-norm
+MASKS = ("causal", "full")
+SWITCH = ("on", "off")
 
 
 class ConfigError(ValueError):
@@ -106,6 +110,19 @@ class Config:
     rnn_input: str = _opt(
         "all", "rnn: unit-Gaussian input at every step, or only the first", choices=RNN_INPUTS,
     )
+    tokens: int = _opt(64, f"transformer: tokens T per sequence, 2-{MAX_TOKENS}")
+    heads: int = _opt(4, "transformer: attention heads h; the width splits into heads of "
+                         "width / h")
+    mlp_ratio: int = _opt(4, f"transformer: the MLP's hidden units per unit of width, "
+                             f"1-{MAX_MLP_RATIO}")
+    mask: str = _opt("causal", "transformer: causal (a token sees the ones before it) or "
+                               "full attention", choices=MASKS)
+    correlation: float = _opt(
+        0.0, "transformer: share c of each embedding common to its sequence, 0 <= c < 1 "
+        "(tokens start at cosine similarity about c)"
+    )
+    skips: str = _opt("on", "transformer: the residual skips around attention and the "
+                            "MLP, on or off", choices=SWITCH)
     init_steps: int = _opt(
         -1, "lsuv, data_dependent: stop after this many iterations (-1: run to the end)"
     )

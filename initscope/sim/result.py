@@ -82,6 +82,36 @@ class SignalPropagation:
         return out
 
 
+METER_GROUPS = ("q", "k", "v", "o", "mlp")  # a block's parameter groups, by gradient norm
+
+
+@dataclass
+class BlockMeters:
+    """What a transformer block does at initialization (arch/transformer.py): the
+    stream's variance after it, each branch's variance before it joins the stream,
+    attention's entropy (normalized: 1 uniform, 0 one-hot) and logits' std, the mean
+    cosine similarity between a sequence's tokens after it, and the gradient norm of
+    each parameter group. `predicted` holds what the theory gives, where it does."""
+
+    block: int
+    stream_variance: float
+    attention_variance: float
+    mlp_variance: float
+    entropy: float
+    logit_std: float
+    similarity: float
+    grad_norms: dict[str, float] | None = None  # METER_GROUPS; None before the backward pass
+    predicted: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        out = {k: getattr(self, k) for k in ("block", "stream_variance", "attention_variance",
+                                             "mlp_variance", "entropy", "logit_std",
+                                             "similarity")}
+        out["grad_norms"] = dict(self.grad_norms) if self.grad_norms else None
+        out["theory"] = dict(self.predicted)
+        return out
+
+
 @dataclass
 class RunResult:
     """One run of one config. `phase` is FORWARD while only the forward half is in."""
@@ -100,15 +130,22 @@ class RunResult:
     hidden_norm: list[float | None] | None = None  # rnn: batch-mean |h_t| per step
     gradient_norm: list[float | None] | None = None  # rnn: batch-mean |dL/dh_t| per step
     spp: list[SignalPropagation] | None = None  # residual: the signal propagation plot
+    meters: list[BlockMeters] | None = None  # transformer: each block's meters
+    input_similarity: float | None = None  # transformer: the embeddings' token similarity
 
     def spp_dicts(self) -> list[dict] | None:
         return None if self.spp is None else [row.to_dict() for row in self.spp]
 
+    def meter_dicts(self) -> list[dict] | None:
+        return None if self.meters is None else [m.to_dict() for m in self.meters]
+
     def snapshot(self) -> RunResult:
         """A copy that later changes to this result (the backward pass) do not touch."""
+        meters = None if self.meters is None else [dataclasses.replace(m)
+                                                   for m in self.meters]
         return dataclasses.replace(
             self, layers=[dataclasses.replace(lay) for lay in self.layers],
-            warnings=list(self.warnings),
+            warnings=list(self.warnings), meters=meters,
         )
 
     def histograms(self, quantity: str, bins: int = DEFAULT_BINS,
@@ -137,6 +174,9 @@ class RunResult:
                                                            self.gradient_norm))]
         if self.spp is not None:
             out["spp"] = self.spp_dicts()
+        if self.meters is not None:
+            out["input_similarity"] = self.input_similarity
+            out["meters"] = self.meter_dicts()
         out["warnings"] = list(self.warnings)
         return finite_or_none(out)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from initscope.sim.activations import ACTIVATIONS
 from initscope.sim.config import Config
+from initscope.sim.recipes import FORMULAS, RECIPES, recipe_stds
 
 # std of a standard normal cut at +-2; dividing by it restores the lost variance
 TRUNCATED_STD = 0.87962566103423978
@@ -135,10 +136,22 @@ class Scheme:
     zero_mean: bool = True  # False: the variance theory does not apply
     data_init: bool = False  # tuned on the batch (datainit.py); `weights` is the start
     conv_only: bool = False  # a kernel's structure: for convolutional networks only
+    recipe: bool = False  # a std per transformer weight group (recipes.py): transformers only
 
     def weight_spec(self, cfg: Config, fan_in: int, fan_out: int) -> WeightSpec:
         basis, scale = self.weights(cfg, fan_in, fan_out)
         return WeightSpec(basis, scale * cfg.gain, fan_in, fan_out)
+
+
+def _recipe_default(name: str) -> Callable[[Config, int, int], tuple[str, float]]:
+    """A recipe's rule for a query or key weight (its "everywhere else"); the
+    transformer network reads each group's own std from recipes.py."""
+
+    def weights(c: Config, fi: int, fo: int) -> tuple[str, float]:
+        std = recipe_stds(name, fi, 1, max(c.depth, 1))["k"]
+        return NORMAL, std
+
+    return weights
 
 
 def _torch_bias(fan_in: int) -> BiasSpec:
@@ -196,6 +209,8 @@ SCHEMES: dict[str, Scheme] = {
         Scheme("delta_orthogonal", "conv: W = gain * Q at the kernel's centre, Q a random "
                "orthogonal channel mixing, 0 elsewhere (Xiao et al. 2018)", (),
                lambda c, fi, fo: (DELTA, 1.0), conv_only=True),
+        *(Scheme(name, FORMULAS[name], (), _recipe_default(name), recipe=True)
+          for name in RECIPES),
         Scheme("lsuv", "LSUV (Mishkin & Matas): orthonormal, then layer by layer W /= std(z) on "
                "the batch until |Var(z) - 1| < 0.1 (10 tries at most); zero bias",
                ("init_steps",), lambda c, fi, fo: (ORTHOGONAL, 1.0), data_init=True),

@@ -355,7 +355,8 @@ def check_sweep(cfg: Config, spec: SweepSpec) -> None:
     if cfg.arch != "plain" or cfg.norm != "none":
         raise ConfigError("a sweep trains a plain stack without a norm (a depth sweep "
                           "builds its own residual blocks): set arch to plain, norm to none")
-    if SCHEMES[cfg.scheme].data_init or SCHEMES[cfg.scheme].conv_only:
+    if SCHEMES[cfg.scheme].data_init or SCHEMES[cfg.scheme].conv_only or \
+            SCHEMES[cfg.scheme].recipe:
         raise ConfigError(f"{cfg.scheme} has no rule for every width: choose another scheme")
     if spec.param not in PARAMS:
         raise ConfigError(f"param must be one of {', '.join(PARAMS)}, not {spec.param!r}")

@@ -15,7 +15,9 @@ from initscope.sim.config import (
     MAX_DEPTH,
     MAX_IMAGE,
     MAX_MEMORY_GIB,
+    MAX_MLP_RATIO,
     MAX_STEPS,
+    MAX_TOKENS,
     MAX_WIDTH,
     Config,
     ConfigError,
@@ -98,10 +100,19 @@ def validate(cfg: Config) -> Config:
     _check_range("stride", cfg.stride, 1, 4)
     _check_range("padding", cfg.padding, -1, 14)
     _check_finite("nf-alpha", cfg.nf_alpha, nonneg=True)
+    _check_range("tokens", cfg.tokens, 2, MAX_TOKENS)
+    _check_range("heads", cfg.heads, 1, MAX_WIDTH)
+    _check_range("mlp-ratio", cfg.mlp_ratio, 1, MAX_MLP_RATIO)
+    if not (math.isfinite(cfg.correlation) and 0.0 <= cfg.correlation < 1.0):
+        raise ConfigError(f"correlation must be at least 0 and below 1, not {cfg.correlation}")
     if cfg.norm != "none" and not ARCHS[cfg.arch].normalizes:
         takes = _listed([a.name for a in ARCHS.values() if a.normalizes])
         raise ConfigError(f"norm is for the {takes} networks: set norm to none for "
                           f"the {cfg.arch} network")
+    if cfg.norm not in ARCHS[cfg.arch].norms:
+        raise ConfigError(f"the {cfg.arch} network's norm is "
+                          f"{_listed(list(ARCHS[cfg.arch].norms)).replace(' and ', ' or ')}, "
+                          f"not {cfg.norm}")
     if SCHEMES[cfg.scheme].data_init and not ARCHS[cfg.arch].tunes:
         raise ConfigError(f"{cfg.scheme} tunes a dense stack on the batch: choose the plain "
                           f"network, or another scheme for the {cfg.arch} network")
@@ -109,5 +120,9 @@ def validate(cfg: Config) -> Config:
         takes = _listed([a.name for a in ARCHS.values() if a.convolutional])
         raise ConfigError(f"{cfg.scheme} is a convolution kernel's init, for the {takes} "
                           f"networks: choose another scheme for the {cfg.arch} network")
+    if SCHEMES[cfg.scheme].recipe and not ARCHS[cfg.arch].attends:
+        takes = _listed([a.name for a in ARCHS.values() if a.attends])
+        raise ConfigError(f"{cfg.scheme} is a transformer recipe, for the {takes} "
+                          f"network: choose another scheme for the {cfg.arch} network")
     ARCHS[cfg.arch].check(cfg)
     return cfg

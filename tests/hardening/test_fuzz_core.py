@@ -12,15 +12,16 @@ from hypothesis import strategies as st
 
 from initscope.sim import Config, ConfigError, MemoryBudgetError, Simulator, validate
 from initscope.sim.activations import ACTIVATIONS
-from initscope.sim.arch import ARCHS
+from initscope.sim.arch import ARCHS, scheme_fits
 from initscope.sim.budget import estimate
 from initscope.sim.config import (
     BIAS_MODES,
     BRANCHES,
     DISTRIBUTIONS,
     FAN_MODES,
+    MASKS,
     NORM_PLACES,
-    NORMS,
+    SWITCH,
 )
 from initscope.sim.schemes import SCHEMES
 from tests.peak import peak_bytes
@@ -34,10 +35,9 @@ SIM = Simulator()  # shared, as the app shares one: its caches must not leak acr
 @st.composite
 def small_configs(draw, big: bool = False) -> Config:
     arch = draw(st.sampled_from(list(ARCHS)))
-    scheme = draw(st.sampled_from([s for s, v in SCHEMES.items()
-                                   if (arch == "plain" or not v.data_init)
-                                   and (ARCHS[arch].convolutional or not v.conv_only)]))
+    scheme = draw(st.sampled_from([s for s in SCHEMES if scheme_fits(arch, s)]))
     size = (64, 512) if big else (1, 48)
+    width = draw(st.integers(*size))
     return Config(
         arch=arch, scheme=scheme, activation=draw(st.sampled_from(list(ACTIVATIONS))),
         std=draw(st.sampled_from([0.0, 0.01, 1.0, 10.0])),
@@ -47,17 +47,21 @@ def small_configs(draw, big: bool = False) -> Config:
         mode=draw(st.sampled_from(FAN_MODES)), distribution=draw(st.sampled_from(DISTRIBUTIONS)),
         slope=draw(st.sampled_from([0.0, 0.01, 1.0])),
         depth=draw(st.integers(1, 40 if not big else 6)),
-        width=(draw(st.integers(*size)),), inputs=draw(st.integers(*size)),
+        width=(width,), inputs=draw(st.integers(*size)),
         batch=draw(st.integers(*size)), bias=draw(st.sampled_from(BIAS_MODES)),
         bias_value=draw(st.sampled_from([0.0, 0.1, 3.0])), seed=draw(st.integers(0, 2**40)),
         dtype=draw(st.sampled_from(["float32", "float64"])),
         input_dist=draw(st.sampled_from(["normal", "uniform"])),
         branch=draw(st.sampled_from(BRANCHES)), time_steps=draw(st.integers(1, 30)),
         rnn_input=draw(st.sampled_from(["all", "first"])),
-        norm=draw(st.sampled_from(NORMS)) if ARCHS[arch].normalizes else "none",
+        norm=draw(st.sampled_from(ARCHS[arch].norms)) if ARCHS[arch].normalizes else "none",
         norm_at=draw(st.sampled_from(NORM_PLACES)), nf_alpha=draw(st.sampled_from([0.0, 0.2, 2.0])),
         channels=draw(st.integers(1, 12 if not big else 48)), image=draw(st.integers(3, 12)),
         kernel=draw(st.sampled_from([1, 3, 5])), stride=draw(st.integers(1, 2)),
+        heads=draw(st.sampled_from([h for h in (1, 2, 3, 4) if width % h == 0])),
+        tokens=draw(st.integers(2, 12)), mlp_ratio=draw(st.integers(1, 4)),
+        mask=draw(st.sampled_from(MASKS)), skips=draw(st.sampled_from(SWITCH)),
+        correlation=draw(st.sampled_from([0.0, 0.5, 0.99])),
     )
 
 
@@ -96,9 +100,13 @@ def test_random_configs_run_or_are_refused_with_a_reason(cfg):
 def sized_configs(draw) -> Config:
     """Configs big enough (tens of MiB) that the fixed overhead does not blur the peak."""
     cfg = draw(small_configs())
-    return cfg.replace(width=(draw(st.integers(128, 640)),), inputs=draw(st.integers(64, 640)),
-                       batch=draw(st.integers(128, 640)), depth=draw(st.integers(2, 10)),
-                       time_steps=draw(st.integers(2, 24)), memory_limit=4.0)
+    cfg = cfg.replace(width=(draw(st.sampled_from([128, 192, 256, 384, 512, 640])),),
+                      inputs=draw(st.integers(64, 640)), batch=draw(st.integers(128, 640)),
+                      depth=draw(st.integers(2, 10)), time_steps=draw(st.integers(2, 24)),
+                      memory_limit=4.0)
+    if ARCHS[cfg.arch].attends:  # a batch of sequences: tokens times the batch are rows
+        cfg = cfg.replace(batch=draw(st.integers(1, 8)), tokens=draw(st.integers(16, 96)))
+    return cfg
 
 
 @settings(max_examples=max(8, EXAMPLES // 4), deadline=None, derandomize=DERANDOMIZE,

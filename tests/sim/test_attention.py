@@ -112,12 +112,15 @@ def _block_weights(rng, d: int, ratio: int = 2, std: float = 0.4):
                         rng.normal(0, std, (ratio * d, d)), rng.normal(0, 0.1, d))
 
 
-@pytest.mark.parametrize("place,skips", [("pre", True), ("post", True), ("none", True),
-                                         ("none", False)])
-def test_a_blocks_backward_pass_is_the_derivative_of_its_forward(place, skips):
+@pytest.mark.parametrize("place,skips,norm,alpha", [
+    ("pre", True, "layer", 1.0), ("post", True, "layer", 1.0), ("none", True, "layer", 1.0),
+    ("none", False, "layer", 1.0), ("pre", True, "rms", 1.0), ("post", True, "rms", 2.1)])
+def test_a_blocks_backward_pass_is_the_derivative_of_its_forward(place, skips, norm, alpha):
     from dataclasses import replace
 
-    from initscope.sim.transformer import block, block_backward
+    from initscope.sim.transformer import BlockSetup, block, block_backward
+
+    setup = BlockSetup(2, place, norm, "tanh", causal=True, skips=skips, alpha=alpha)
 
     rng = np.random.default_rng(5)
     x = rng.normal(size=(2, 4, 6))
@@ -125,13 +128,13 @@ def test_a_blocks_backward_pass_is_the_derivative_of_its_forward(place, skips):
     g = rng.normal(size=x.shape)
 
     def loss(x=x, w=w) -> float:
-        return float(np.sum(g * block(x, w, 2, place, "tanh", causal=True, skips=skips)[0]))
+        return float(np.sum(g * block(x, w, setup)[0]))
 
-    _, cache = block(x, w, 2, place, "tanh", causal=True, skips=skips)
-    dx, grads = block_backward(g, cache, w, 2, place, "tanh", skips=skips)
+    _, cache = block(x, w, setup)
+    dx, grads = block_backward(g, cache, w, setup)
     np.testing.assert_allclose(dx, central_difference(lambda v: loss(x=v), x.copy()),
                                rtol=1e-5, atol=1e-8)
-    for name in ("wq", "wo", "w1", "b2"):
+    for name in ("wq", "wk", "wv", "wo", "w1", "b1", "w2", "b2"):
         value = getattr(w, name)
         expected = central_difference(lambda v, n=name: loss(w=replace(w, **{n: v})),
                                       value.copy())
@@ -165,21 +168,21 @@ def test_gpt2_scales_its_residual_projections_to_keep_the_stream_from_growing():
 def test_with_skips_and_pre_norm_the_tokens_stay_apart_without_them_they_collapse():
     # GPT-2's init, 24 blocks, 32 tokens of width 256 (Noci et al. 2022): the skips keep
     # each token's own share of the stream; attention and the MLP alone average them
-    from initscope.sim.transformer import block, gpt2_weights
+    from initscope.sim.transformer import BlockSetup, block, gpt2_weights
 
     for skips, check in ((True, lambda s: s < 0.05), (False, lambda s: s > 0.99)):
         rng = np.random.default_rng(0)
         x = rng.standard_normal((4, 32, 256), dtype=np.float32)
         start = token_similarity(x)
         for _ in range(24):
-            x, _ = block(x, gpt2_weights(rng, 256, 4, 24, False), 4,
-                         "pre" if skips else "none", "gelu", skips=skips)
+            x, _ = block(x, gpt2_weights(rng, 256, 4, 24, False),
+                         BlockSetup(4, "pre" if skips else "none", skips=skips))
             x /= x.std()
         assert abs(start) < 0.01 and check(token_similarity(x)), skips
 
 
 def test_the_recipes_constants():
-    from initscope.sim.transformer import recipe_stds
+    from initscope.sim.recipes import recipe_stds
 
     gpt2 = recipe_stds("gpt2", 768, 4, 12)
     assert gpt2["q"] == 0.02 and gpt2["o"] == pytest.approx(0.02 / math.sqrt(24))
@@ -198,7 +201,7 @@ def test_the_recipes_constants():
 
 @pytest.mark.parametrize("recipe", ["gpt2", "deepnet", "small_init", "zero_out"])
 def test_zero_query_weights_give_uniform_attention_under_any_other_recipe(recipe):
-    from initscope.sim.transformer import recipe_stds
+    from initscope.sim.recipes import recipe_stds
 
     rng = np.random.default_rng(6)
     d = 64

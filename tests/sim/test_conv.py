@@ -178,7 +178,7 @@ def test_impossible_shapes_are_refused():
         validate(Config(arch="conv", kernel=3, padding=3))
     with pytest.raises(ConfigError, match="channels must be between 1 and 512"):
         validate(Config(arch="conv", channels=0))
-    with pytest.raises(ConfigError, match="norm is for the plain, residual, conv and resconv"):
+    with pytest.raises(ConfigError, match="norm is for the plain, residual, conv, resconv and"):
         validate(Config(arch="rnn", norm="batch"))
     with pytest.raises(ConfigError,
                        match="dirac is a convolution kernel's init, for the conv and resconv"):

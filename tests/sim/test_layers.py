@@ -42,9 +42,14 @@ def test_input_distribution_reaches_every_architecture(arch, dist, expected):
     cfg = Config(arch=arch, input_dist=dist, **SHAPE)
     if ARCHS[arch].convolutional:  # one 1x1 pixel of one channel: z = 0.5 x, as dense
         cfg = cfg.replace(channels=1, image=1, kernel=1)
-    stream = ARCHS[arch].blocks  # no input layer: block 1's output is x plus the branch
-    if stream:  # whose zero last layer adds nothing
+    # no input layer: block 1's output is x plus the branch, whose zero last layer (or
+    # zero output projections, in a transformer without a norm) adds nothing
+    stream = ARCHS[arch].blocks or ARCHS[arch].attends
+    if ARCHS[arch].attends:
+        cfg = cfg.replace(scheme="zero_out", norm="none", heads=1, tokens=2, batch=10000)
+    elif stream:
         cfg = cfg.replace(inputs=1, scheme="he_normal", activation="relu", branch="zero_last")
+    if stream:
         sample = Simulator().run(cfg).layers[0].activation.sample
     else:
         sample = Simulator().run(cfg).layers[0].preactivation.sample

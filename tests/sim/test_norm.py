@@ -296,7 +296,7 @@ def test_pre_norm_grows_the_stream_linearly_and_post_norm_holds_it_at_1():
 
 def test_norm_is_refused_where_it_has_no_meaning():
     with pytest.raises(ConfigError,
-                       match="norm is for the plain, residual, conv and resconv networks"):
+                       match="norm is for the plain, residual, conv, resconv and trans"):
         validate(Config(arch="rnn", width=(32,), norm="batch"))
     with pytest.raises(ConfigError, match="lsuv tunes a stack without normalization"):
         validate(Config(scheme="lsuv", norm="layer"))

@@ -50,14 +50,17 @@ def layer_weights(**opts):
 
 
 def test_every_scheme_has_an_expected_variance():
-    # the data-dependent ones are checked against their own definitions (test_datainit)
-    # and the kernel-only ones against their structure (test_conv)
+    # the data-dependent ones are checked against their own definitions (test_datainit),
+    # the kernel-only ones against their structure (test_conv)
     tuned = {name for name, s in SCHEMES.items() if s.data_init}
     assert tuned == {"lsuv", "data_dependent"}
     kernels = {name for name, s in SCHEMES.items() if s.conv_only}
     assert kernels == {"dirac", "delta_orthogonal"}
+    # and the transformer recipes per weight group (test_transformer)
+    recipes = {name for name, s in SCHEMES.items() if s.recipe}
+    assert recipes == {"gpt2", "deepnet", "small_init", "mup", "zero_out"}
     assert {name for name, _ in EXPECTED_VAR} | {"zeros", "constant"} | tuned | kernels \
-        == set(SCHEMES)
+        | recipes == set(SCHEMES)
 
 
 @pytest.mark.parametrize("scheme,opts", list(EXPECTED_VAR), ids=lambda v: str(v))

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from initscope.sim import Config, ConfigError, validate
 from initscope.sim.activations import ACTIVATIONS
-from initscope.sim.arch import ARCHS
+from initscope.sim.arch import ARCHS, scheme_fits
 from initscope.sim.schemes import SCHEMES
 from initscope.sim.share import decode, encode
 
@@ -26,11 +26,12 @@ def configs(draw) -> Config:
               for f in dataclasses.fields(Config) if f.metadata.get("choices")}
     arch = draw(st.sampled_from(list(ARCHS))) if len(width) == 1 else "plain"
     scheme = draw(st.sampled_from(list(SCHEMES)))
-    if arch != "plain" and SCHEMES[scheme].data_init or \
-            SCHEMES[scheme].conv_only and not ARCHS[arch].convolutional:
+    if not scheme_fits(arch, scheme):
         scheme = "normal"
-    if not ARCHS[arch].normalizes or SCHEMES[scheme].data_init:
+    if not ARCHS[arch].normalizes or SCHEMES[scheme].data_init or \
+            choice["norm"] not in ARCHS[arch].norms:
         choice["norm"] = "none"
+    heads = draw(st.sampled_from([h for h in (1, 2, 3, 4, 8) if width[0] % h == 0]))
     return Config(**{**choice, "arch": arch}, scheme=scheme, nf_alpha=draw(st.floats(0, 4)),
                   activation=draw(st.sampled_from(list(ACTIVATIONS))),
                   std=draw(POSITIVE), bound=draw(POSITIVE), value=draw(FINITE),
@@ -41,7 +42,9 @@ def configs(draw) -> Config:
                   memory_limit=draw(st.floats(0, 4096)), lr=draw(POSITIVE),
                   momentum=draw(st.floats(0, 0.999)), batch_size=draw(st.integers(0, 65536)),
                   time_steps=draw(st.integers(1, 1000)), init_steps=draw(st.integers(-1, 50)),
-                  steps=draw(st.integers(1, 100_000)))
+                  steps=draw(st.integers(1, 100_000)), heads=heads,
+                  tokens=draw(st.integers(2, 2048)), mlp_ratio=draw(st.integers(1, 16)),
+                  correlation=draw(st.floats(0, 0.999)))
 
 
 @settings(max_examples=300, deadline=None)

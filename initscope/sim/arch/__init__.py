@@ -10,10 +10,21 @@ from initscope.sim.arch.plain import PLAIN
 from initscope.sim.arch.resconv import RESCONV
 from initscope.sim.arch.residual import RESIDUAL
 from initscope.sim.arch.rnn import RNN
+from initscope.sim.arch.transformer import TRANSFORMER
 from initscope.sim.config import Config
+from initscope.sim.schemes import SCHEMES
 
-ARCHS: dict[str, Arch] = {a.name: a for a in (PLAIN, RESIDUAL, RNN, CONV, RESCONV)}
+ARCHS: dict[str, Arch] = {a.name: a for a in (PLAIN, RESIDUAL, RNN, CONV, RESCONV,
+                                                   TRANSFORMER)}
 
+
+
+def scheme_fits(arch: str, scheme: str) -> bool:
+    """Whether the network takes the scheme: kernel-only ones go on convolutional
+    networks, data-dependent ones on the network they tune, recipes on transformers."""
+    a, s = ARCHS[arch], SCHEMES[scheme]
+    return ((a.convolutional or not s.conv_only) and (a.tunes or not s.data_init)
+            and (a.attends or not s.recipe))
 
 
 def with_arch(cfg: Config, name: str) -> Config:
@@ -30,4 +41,4 @@ def with_arch(cfg: Config, name: str) -> Config:
     return cfg.replace(**changes)
 
 
-__all__ = ["ARCHS", "Arch", "Workspace", "with_arch"]
+__all__ = ["ARCHS", "Arch", "Workspace", "scheme_fits", "with_arch"]

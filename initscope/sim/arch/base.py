@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from initscope.sim.activations import ACTIVATIONS
-from initscope.sim.config import Config
+from initscope.sim.config import NORMS, Config
 from initscope.sim.diagnose import diagnose
 from initscope.sim.draws import DrawCache
 from initscope.sim.memory import Estimate, sample_cap
@@ -54,9 +54,11 @@ class Arch:
     check: Callable[[Config], None] = lambda cfg: None  # raises ConfigError
     trainable: bool = False  # training.Trainer covers it
     normalizes: bool = False  # takes the norm option (norm.py)
+    norms: tuple[str, ...] = NORMS  # the norm option's values it takes, if it normalizes
     convolutional: bool = False  # takes the conv fields and the kernel-only schemes
     blocks: bool = False  # residual blocks: a branch mode, nf's alpha, a signal propagation plot
     tunes: bool = False  # takes the data-dependent schemes (datainit.py tunes a dense stack)
+    attends: bool = False  # takes the transformer fields and recipes (recipes.py)
     # config fields whose default differs here, so a run stays interactive (a conv
     # network's batch of 1000 images is 30 times the work of a dense stack's)
     defaults: dict = field(default_factory=dict)

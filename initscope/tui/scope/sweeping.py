@@ -39,7 +39,7 @@ DEPTH_WIDTH = 128
 def sweep_config(cfg: Config, optimizer: str) -> Config:
     """The pane's scheme, activation, lr, dtype and seed on the sweep's own network."""
     scheme = cfg.scheme
-    if SCHEMES[scheme].data_init or SCHEMES[scheme].conv_only:
+    if SCHEMES[scheme].data_init or SCHEMES[scheme].conv_only or SCHEMES[scheme].recipe:
         scheme = "he_normal"
     return Config(scheme=scheme, activation=cfg.activation, slope=cfg.slope, lr=cfg.lr,
                   dtype=cfg.dtype, seed=cfg.seed, gain=cfg.gain, mode=cfg.mode,

@@ -21,7 +21,7 @@ from textual.widget import Widget
 
 from initscope.report import fmt
 from initscope.sim.activations import ACTIVATIONS
-from initscope.sim.arch import ARCHS
+from initscope.sim.arch import ARCHS, scheme_fits
 from initscope.sim.config import (
     BIAS_MODES,
     BRANCHES,
@@ -73,11 +73,8 @@ def _convolutional(c: Config) -> bool:
 
 
 def _schemes_for(c: Config) -> tuple:
-    """The schemes this network takes: kernel-only ones on convolutional networks,
-    data-dependent ones on the network they tune (stepping never lands on a refusal)."""
-    arch = ARCHS[c.arch]
-    return tuple(name for name, s in SCHEMES.items()
-                 if (arch.convolutional or not s.conv_only) and (arch.tunes or not s.data_init))
+    """The schemes this network takes (stepping never lands on a refusal)."""
+    return tuple(name for name in SCHEMES if scheme_fits(c.arch, name))
 
 
 FIELDS: list[Field] = [
@@ -108,7 +105,8 @@ FIELDS: list[Field] = [
     Field("activation", "Activation", choices=tuple(ACTIVATIONS)),
     Field("slope", "  slope", ladder=(0.0, 0.01, 0.1, 0.2, 0.3, 0.5),
           visible=lambda c: c.activation == "leaky_relu"),
-    Field("norm", "Norm", choices=NORMS, visible=lambda c: ARCHS[c.arch].normalizes),
+    Field("norm", "Norm", choices=NORMS, visible=lambda c: ARCHS[c.arch].normalizes,
+          choices_for=lambda c: ARCHS[c.arch].norms),
     Field("norm_at", "  at", choices=NORM_PLACES,
           visible=lambda c: ARCHS[c.arch].normalizes and c.norm in LAYER_NORMS),
     Field("nf_alpha", "  alpha", ladder=(0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0),
