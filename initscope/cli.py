@@ -105,6 +105,11 @@ def config_from_options(values: dict[str, Any], preset: str | None = None,
 
     # "" is refused, not the defaults
     base = decode(share) if share is not None else Config(**(defaults or {}))
+    if share is None and base.arch != "plain":
+        from initscope.sim.arch import with_arch
+
+        # the command's network with that network's defaults, then its own
+        base = with_arch(base.replace(arch="plain"), base.arch).replace(**defaults)
     if preset is not None:
         if preset not in PRESETS_BY_NAME:
             raise ConfigError(f"unknown preset {preset!r}; choose one of: "
@@ -302,6 +307,25 @@ def spp(
         blocks = " or ".join(a.name for a in ARCHS.values() if a.blocks)
         raise refused(ConfigError(f"spp measures residual blocks: add --arch {blocks}"))
     typer.echo(render_spp(_run_or_fail(config), format), nl=False)
+
+
+@app.command()
+@with_config(defaults={"arch": "transformer"})
+def meters(
+    format: TableFormat = "table",
+    *,
+    config: Config,
+) -> None:
+    """A transformer's meters per block: the stream's variance, each branch's variance
+    before it joins the stream, attention's entropy and logits' std, the tokens' mean
+    cosine similarity, and every parameter group's gradient norm (--arch transformer
+    is the default here)."""
+    from initscope.report import render_meters
+    from initscope.sim.arch import ARCHS
+
+    if not ARCHS[config.arch].attends:
+        raise refused(ConfigError("meters measure transformer blocks: add --arch transformer"))
+    typer.echo(render_meters(_run_or_fail(config), format), nl=False)
 
 
 SWEEP_DEFAULTS = {"scheme": "he_normal", "activation": "relu", "depth": 4, "batch": 256,

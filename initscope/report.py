@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from initscope.sim.arch import ARCHS
-from initscope.sim.result import QUANTITIES, RunResult, finite_or_none
+from initscope.sim.result import METER_GROUPS, QUANTITIES, RunResult, finite_or_none
 from initscope.sim.stats import DEFAULT_BINS
 from initscope.sim.threads import blas_threads
 from initscope.sim.training import HEAT_EDGES
@@ -85,6 +85,9 @@ def render_table(result: RunResult) -> str:
     shape = ARCHS[c.arch].shape(c)
     widths = "" if ARCHS[c.arch].convolutional else f", width {','.join(map(str, c.width))}"
     title = f"{c.scheme} / {c.activation}, {shape}{widths}, batch {c.batch}, seed {c.seed}"
+    if result.meters is not None:  # a transformer's: its meters under its rows
+        lines += ["", "meters per block (also `initscope meters`):",
+                  meters_table(meter_rows(result))]
     tail = [f"warning: {w}" for w in result.warnings]
     return "\n".join([title] + lines + tail) + "\n"
 
@@ -163,6 +166,67 @@ def render_spp(result: RunResult, format: str) -> str:
             "branch: F before alpha")
     lines = ["  ".join(x.rjust(w) for x, w in zip(line, widths)) for line in [header] + body]
     return "\n".join([title, note] + lines + [f"warning: {w}" for w in result.warnings]) + "\n"
+
+
+# ---- transformer meters --------------------------------------------------------------
+
+METER_COLUMNS = (
+    ("block", "block"), ("stream var", "stream_variance"), ("attn var", "attention_variance"),
+    ("mlp var", "mlp_variance"), ("theory", "mlp_variance_theory"), ("entropy", "entropy"),
+    ("theory", "entropy_theory"), ("logit std", "logit_std"), ("theory", "logit_std_theory"),
+    ("similarity", "similarity"),
+    *((f"|dW| {g}" if g == "q" else g, f"grad_{g}") for g in METER_GROUPS),
+)
+
+
+def meter_rows(result: RunResult) -> list[dict]:
+    """One dict per block, keyed by METER_COLUMNS' keys (None where nothing is known)."""
+    out = []
+    for m in result.meters or []:
+        row = m.to_dict()
+        for key in ("mlp_variance", "entropy", "logit_std"):
+            row[f"{key}_theory"] = m.predicted.get(key)
+        for g in METER_GROUPS:
+            row[f"grad_{g}"] = m.grad_norms.get(g) if m.grad_norms else None
+        out.append({key: row[key] for _, key in METER_COLUMNS})
+    return out
+
+
+def render_meters(result: RunResult, format: str) -> str:
+    """The transformer meters as a table, CSV or JSON."""
+    rows_ = meter_rows(result)
+    if format == "json":
+        data = {"config": result.config.to_dict(), "input_similarity": result.input_similarity,
+                "meters": result.meter_dicts(), "overflow_layer": result.overflow_layer,
+                "warnings": list(result.warnings)}
+        return json.dumps(finite_or_none(data), indent=1, allow_nan=False) + "\n"
+    if format == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow([key for _, key in METER_COLUMNS])
+        for r in rows_:
+            writer.writerow(["" if v is None else repr(v) if isinstance(v, float) else v
+                             for v in r.values()])
+        return out.getvalue()
+    c = result.config
+    title = (f"transformer meters: {c.scheme} / {c.activation}, {ARCHS[c.arch].shape(c)}, "
+             f"width {c.width[0]}, batch {c.batch}, seed {c.seed}")
+    notes = [f"embeddings' token similarity {fmt(result.input_similarity)}; variances over "
+             "every token's units; |dW|: each group's gradient norm"]
+    if result.overflow_layer is not None:
+        notes.append(f"overflow from block {result.overflow_layer} "
+                     f"({result.overflow_pass} pass)")
+    return "\n".join([title, *notes, meters_table(rows_)]
+                     + [f"warning: {w}" for w in result.warnings]) + "\n"
+
+
+def meters_table(rows_: list[dict], digits: int = 4) -> str:
+    header = [h for h, _ in METER_COLUMNS]
+    body = [[str(r["block"])] + [fmt(r[k], digits) for _, k in METER_COLUMNS[1:]]
+            for r in rows_]
+    widths = [max(len(x) for x in col) for col in zip(header, *body)]
+    return "\n".join("  ".join(x.rjust(w) for x, w in zip(line, widths))
+                     for line in [header] + body)
 
 
 # ---- training ------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """What the right side of the app can show: names shared by the app, scenes and tests."""
 
 VIEWS = ("activation", "preactivation", "gradient", "weight_gradient", "channel_mean",
-         "phase", "spectrum", "spp")
+         "phase", "spectrum", "spp", "meters")
 VIEW_TITLES = {
     "activation": "Activations",
     "preactivation": "Pre-activations",
@@ -11,4 +11,5 @@ VIEW_TITLES = {
     "phase": "Phase diagram",
     "spectrum": "Jacobian spectrum",
     "spp": "Signal propagation",
+    "meters": "Transformer meters",
 }

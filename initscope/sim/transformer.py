@@ -66,12 +66,12 @@ class BlockCache:
     mlp_branch: np.ndarray
 
 
-def _norm(kind: str, x: np.ndarray) -> tuple[np.ndarray, NormCache]:
+def norm_tokens(kind: str, x: np.ndarray) -> tuple[np.ndarray, NormCache]:
     out, cache = normalize(kind, x.reshape(-1, x.shape[-1]))
     return out.reshape(x.shape), cache
 
 
-def _norm_back(g: np.ndarray, cache: NormCache) -> np.ndarray:
+def norm_tokens_backward(g: np.ndarray, cache: NormCache) -> np.ndarray:
     return normalize_backward(g.reshape(-1, g.shape[-1]), cache).reshape(g.shape)
 
 
@@ -94,14 +94,14 @@ def block(x: np.ndarray, w: BlockWeights, s: BlockSetup) -> tuple[np.ndarray, Bl
     norm1 = norm2 = None
     attn_in = x
     if s.place == "pre":
-        attn_in, norm1 = _norm(s.norm, x)
+        attn_in, norm1 = norm_tokens(s.norm, x)
     a_out, a_cache = attention(attn_in, w.wq, w.wk, w.wv, w.wo, s.heads, s.causal, s.mup)
     mid = _join(x, a_out, s)
     if s.place == "post":
-        mid, norm1 = _norm(s.norm, mid)
+        mid, norm1 = norm_tokens(s.norm, mid)
     mlp_in = mid
     if s.place == "pre":
-        mlp_in, norm2 = _norm(s.norm, mid)
+        mlp_in, norm2 = norm_tokens(s.norm, mid)
     z = mlp_in @ w.w1
     z += w.b1
     h = np.empty_like(z)
@@ -110,7 +110,7 @@ def block(x: np.ndarray, w: BlockWeights, s: BlockSetup) -> tuple[np.ndarray, Bl
     branch += w.b2
     y = _join(mid, branch, s)
     if s.place == "post":
-        y, norm2 = _norm(s.norm, y)
+        y, norm2 = norm_tokens(s.norm, y)
     return y, BlockCache(a_cache, norm1, mid, mlp_in, z, h, norm2, a_out, branch)
 
 
@@ -119,7 +119,7 @@ def block_backward(g: np.ndarray, c: BlockCache, w: BlockWeights, s: BlockSetup
     """dL/dx and the gradients of wq, wk, wv, wo, w1, b1, w2 and b2 from dL/dy."""
     act = ACTIVATIONS[s.activation]
     if s.place == "post":
-        g = _norm_back(g, c.norm2)
+        g = norm_tokens_backward(g, c.norm2)
     grads = {"w2": _flat(c.h).T @ _flat(g), "b2": _flat(g).sum(axis=0)}
     dz = g @ w.w2.T
     slope = np.empty_like(c.z)
@@ -131,14 +131,14 @@ def block_backward(g: np.ndarray, c: BlockCache, w: BlockWeights, s: BlockSetup
     du = dz @ w.w1.T
     del dz
     if s.place == "pre":
-        du = _norm_back(du, c.norm2)
+        du = norm_tokens_backward(du, c.norm2)
     g_mid = _join(g, du, s)
     if s.place == "post":
-        g_mid = _norm_back(g_mid, c.norm1)
+        g_mid = norm_tokens_backward(g_mid, c.norm1)
     dx_attn, agrads = attention_backward(g_mid, c.attn, w.wq, w.wk, w.wv, w.wo, s.heads)
     grads.update({f"w{k}": v for k, v in agrads.items()})
     if s.place == "pre":
-        dx_attn = _norm_back(dx_attn, c.norm1)
+        dx_attn = norm_tokens_backward(dx_attn, c.norm1)
     return _join(g_mid, dx_attn, s), grads
 
 

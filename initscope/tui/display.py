@@ -18,11 +18,12 @@ from initscope.report import TABLE, fmt, table_cells
 from initscope.sim.arch import ARCHS
 from initscope.sim.config import Config
 from initscope.sim.draws import DrawCache
-from initscope.sim.result import COMPLETE, RunResult
+from initscope.sim.result import COMPLETE, METER_GROUPS, RunResult
 
-DIAGRAM_VIEWS = ("phase", "spectrum", "spp")  # one picture in place of the histogram grid
+DIAGRAM_VIEWS = ("phase", "spectrum", "spp", "meters")  # one picture in place of the histogram grid
 # the same before and after the backward pass
 FORWARD_VIEWS = ("activation", "preactivation", "channel_mean", "phase", "spectrum", "spp")
+# the meters hold the gradient norms too: they change with the backward pass
 
 
 @dataclass
@@ -272,6 +273,84 @@ def spp_content(request: PlotRequest) -> Content:
     return Content.from_rich_text(text)
 
 
+METER_SERIES = (("stream var", "stream_variance"), ("attn var", "attention_variance"),
+                ("mlp var", "mlp_variance"))
+# what the screen's table shows, in the order columns are kept as the pane narrows
+SCREEN_METERS = (("entropy", "entropy"), ("logit std", "logit_std"),
+                 ("th", "logit_std_theory"), ("similar", "similarity"),
+                 ("mlp var", "mlp_variance"), ("th", "mlp_variance_theory"),
+                 *((f"|dW| {g}" if g == "q" else g, f"grad_{g}") for g in METER_GROUPS))
+
+
+def spread_rows(count: int, room: int) -> list[int]:
+    """At most `room` of `count` rows, evenly spread, the first and last among them."""
+    if count <= room:
+        return list(range(count))
+    if room < 2:
+        return [count - 1][:room]
+    return sorted({round(i * (count - 1) / (room - 1)) for i in range(room)})
+
+
+def meter_tables(rows: list[dict], width: int, room: int) -> list[list[str]]:
+    """The meters as aligned text tables of at most `width` cells and `room` rows of
+    blocks each: the columns that do not fit one table start the next, each table
+    led by the block's number."""
+    shown = [rows[i] for i in spread_rows(len(rows), room)]
+    blocks = [str(r["block"]) for r in shown]
+    columns = []
+    for header, key in SCREEN_METERS:
+        cells = [fmt(r[key], 3) for r in shown]
+        columns.append((header, cells, max([len(header)] + [len(c) for c in cells])))
+    tables, lead = [], max([1] + [len(b) for b in blocks])
+    while columns:
+        used, taken = lead, []
+        while columns and (not taken or used + 1 + columns[0][2] <= width):
+            taken.append(columns.pop(0))
+            used += 1 + taken[-1][2]
+        lines = [" ".join(["B".rjust(lead)] + [h.rjust(w) for h, _, w in taken])]
+        lines += [" ".join([b.rjust(lead)] + [cells[i].rjust(w) for _, cells, w in taken])
+                  for i, b in enumerate(blocks)]
+        tables.append(lines)
+    return tables
+
+
+def meters_content(request: PlotRequest) -> Content:
+    """A transformer's meters: tables per block (entropy, logits' std and its
+    prediction, token similarity, the MLP branch's variance and its prediction, each
+    group's gradient norm), then the stream and branch variances on a log scale where
+    there is room."""
+    from initscope.plots import log_lines_text
+    from initscope.report import meter_rows
+
+    bar, axis = request.colors
+    result = request.result
+    if not result.meters:
+        return Content.from_rich_text(Text(
+            "the meters measure transformer blocks: set Network to transformer", style=axis))
+    rows = meter_rows(result)
+    head = fit_phrases([f"tokens start at similarity {fmt(result.input_similarity, 2)}",
+                        "th: theory", "|dW|: gradient norms"], request.width)
+    if result.phase != COMPLETE:
+        head.append("backward pass running…")
+    room = request.height - len(head)
+    text = Text("", no_wrap=True, overflow="crop")
+    text.append("\n".join(head), style=axis)
+    tables = meter_tables(rows, request.width, max(1, min(len(rows), room // 2 - 1)))
+    for table in tables:
+        if len(table) > room:
+            break
+        text.append("\n" + table[0], style="bold")
+        text.append("\n" + "\n".join(table[1:]))
+        room -= len(table)
+    if room >= 7:
+        series = tuple((name, tuple(m[key] for m in rows)) for name, key in METER_SERIES)
+        text.append("\n")
+        text.append_text(log_lines_text(series, max(20, request.width), room - 1,
+                                        (bar, "yellow", "magenta"), axis))
+        text.append("\ns stream, a attention, m MLP: variances per block", style=axis)
+    return Content.from_rich_text(text)
+
+
 def fit_phrases(phrases: list[str], width: int, sep: str = " · ") -> list[str]:
     """`phrases` joined by `sep` into lines of at most `width` cells, breaking only
     between phrases (a phrase longer than the width gets a line of its own)."""
@@ -306,6 +385,8 @@ def plot_texts(request: PlotRequest, cancelled=lambda: False) -> list[Content]:
         return [spectrum_content(request)]
     if request.view == "spp":
         return [spp_content(request)]
+    if request.view == "meters":
+        return [meters_content(request)]
     out = []
     bar, axis = request.colors
     hists = request.result.histograms(request.view, request.bins, request.shared)

@@ -9,8 +9,9 @@ norm none leaves the stream unnormalized. Every weight group takes the scheme, o
 a transformer recipe its own std (recipes.py).
 
 A row of the result is a block: the MLP's pre-activations, the stream after the
-block, the gradient w.r.t. that stream (from a unit-Gaussian gradient at the last
-block), the MLP's first weight's gradient, and each stream unit's mean over the
+block, the gradient w.r.t. that stream (from a unit-Gaussian gradient at the output;
+a pre-norm stack's output is the last block's stream through a final norm, as GPT-2's
+ln_f), the MLP's first weight's gradient, and each stream unit's mean over the
 batch and the tokens. Each block has meters as well (result.BlockMeters).
 
 Predictions, for independent zero-mean weights (the derivations are in the
@@ -37,9 +38,16 @@ from initscope.sim.memory import Estimate, basis_transient, copies, sample_cap
 from initscope.sim.recipes import GROUPS, recipe_stds
 from initscope.sim.result import LayerResult, RunResult
 from initscope.sim.schemes import NORMAL, SCHEMES, UNIFORM, BiasSpec, WeightSpec, bias_spec
-from initscope.sim.transformer import BlockSetup, BlockWeights, block, block_backward
+from initscope.sim.transformer import (
+    BlockSetup,
+    BlockWeights,
+    block,
+    block_backward,
+    norm_tokens,
+    norm_tokens_backward,
+)
 
-NOTE = ("the rows have no prediction; the meters (view m, `initscope meters`) do: the "
+NOTE = ("the rows have no prediction; the meters (the last view, `initscope meters`) do: the "
         "logits' std, the MLP branch's variance where a norm feeds it, entropy 1 under "
         "zero queries")
 
@@ -208,9 +216,14 @@ class TransformerRun(RowRun):
                     result.overflow_layer, result.overflow_pass = b + 1, "forward"
                     break
                 x = y
+        # a pre-norm stack ends in a norm of its own (GPT-2's ln_f): the gradient
+        # comes back through it
+        final = norm_tokens(s.norm, x)[1] if s.place == "pre" and ok else None
 
         def backward() -> None:
             g = self.draws.normal(*_upstream_key(cfg, self.dt)[1:])
+            if final is not None:
+                g = norm_tokens_backward(g, final)
             with np.errstate(all="ignore"):
                 for b in range(cfg.depth - 1, -1, -1):
                     self.check()

@@ -30,10 +30,12 @@ from initscope.sim.config import (
     FAN_MODES,
     INPUT_DISTS,
     LAYER_NORMS,
+    MASKS,
     NORM_PLACES,
     NORMS,
     OPTIMIZERS,
     RNN_INPUTS,
+    SWITCH,
     TASKS,
     Config,
 )
@@ -72,6 +74,10 @@ def _convolutional(c: Config) -> bool:
     return ARCHS[c.arch].convolutional
 
 
+def _attends(c: Config) -> bool:
+    return ARCHS[c.arch].attends
+
+
 def _schemes_for(c: Config) -> tuple:
     """The schemes this network takes (stepping never lands on a refusal)."""
     return tuple(name for name in SCHEMES if scheme_fits(c.arch, name))
@@ -90,6 +96,14 @@ FIELDS: list[Field] = [
     Field("kernel", "  kernel", integer=True, visible=_convolutional, ladder=(1, 3, 5, 7)),
     Field("stride", "  stride", integer=True, visible=_arch("conv"), ladder=(1, 2, 3, 4)),
     Field("padding", "  padding", integer=True, visible=_arch("conv"), minimum=-1),
+    Field("tokens", "  tokens", integer=True, visible=_attends,
+          ladder=(2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048)),
+    Field("heads", "  heads", integer=True, visible=_attends, ladder=(1, 2, 4, 8, 16, 32)),
+    Field("mlp_ratio", "  mlp ratio", integer=True, visible=_attends, ladder=(1, 2, 4, 8, 16)),
+    Field("mask", "  mask", choices=MASKS, visible=_attends),
+    Field("correlation", "  corr", visible=_attends,
+          ladder=(0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99)),
+    Field("skips", "  skips", choices=SWITCH, visible=_attends),
     Field("scheme", "Scheme", choices=tuple(SCHEMES), choices_for=_schemes_for),
     Field("std", "  std", ladder=(0.001, 0.003, 0.01, 0.03, 0.05, 0.1, 0.3, 1.0, 3.0),
           visible=_uses("std")),
