@@ -359,7 +359,12 @@ def _fans(cfg: Config) -> tuple[int, int]:
 
 
 def snippets(cfg: Config) -> dict[str, str]:
-    """Code for the config's first layer in every framework, with its norm."""
+    """Code for the config's first layer in every framework, with its norm; for a
+    transformer, the whole stack (codegen_transformer.py)."""
+    if ARCHS[cfg.arch].attends:
+        from initscope.codegen_transformer import snippets as transformer_snippets
+
+        return transformer_snippets(cfg)
     fan_in, fan_out = _fans(cfg)
     out = {name: fn(cfg, fan_in, fan_out)
            for name, fn in (("pytorch", pytorch), ("keras", keras), ("jax", jax))}

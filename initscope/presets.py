@@ -15,7 +15,8 @@ from initscope.sim.config import Config
 # training settings (a preset's lesson must not depend on what came before)
 _RESET = dict(std=0.01, gain=1.0, bias="auto", bias_value=0.01, mode="fan_in", arch="plain",
               init_steps=-1, task="teacher", optimizer="sgd", lr=0.01, momentum=0.0,
-              batch_size=0, steps=100, norm="none", norm_at="before", nf_alpha=0.2)
+              batch_size=0, steps=100, norm="none", norm_at="before", nf_alpha=0.2,
+              tokens=64, heads=4, mlp_ratio=4, mask="causal", correlation=0.0, skips="on")
 # (a preset may also set any other field). Learning rates: the largest of 0.01, 0.003,
 # 0.001 at which 500 SGD steps on the teacher task do not diverge on the course
 # shapes (10 x 500, batch 1000); only He ReLU and constant init need less than 0.01.
@@ -139,6 +140,39 @@ PRESETS: list[Preset] = [
            "a Gaussian W stretches some directions and squeezes others: the norm wanders",
            dict(arch="rnn", scheme="xavier_normal", activation="tanh", width=(128,),
                 inputs=128, rnn_input="first")),
+    *(Preset("", name, title, description,
+             dict(arch="transformer", width=(256,), batch=8, activation="gelu", norm="layer",
+                  **changes))
+      for name, title, description, changes in (
+        ("tf_gpt2", "transformer: GPT-2, pre-norm",
+         "N(0, 0.02^2), the two output projections of a block / sqrt(2L): the stream's "
+         "variance holds at any depth", dict(scheme="gpt2", depth=24)),
+        ("tf_gpt2_unscaled", "transformer: N(0, 0.02^2), unscaled",
+         "GPT-2's std without the 1/sqrt(2L): every pre-norm block adds the same variance, "
+         "so the stream grows linearly with depth", dict(scheme="normal", std=0.02, depth=32)),
+        ("tf_pre_norm", "transformer: pre-norm, 1/sqrt(fan_in)",
+         "x + F(LN x) with LeCun weights: the stream grows by about a unit of variance a "
+         "block, and the gradients shrink toward the output",
+         dict(scheme="lecun_normal", depth=24)),
+        ("tf_post_norm", "transformer: post-norm, 1/sqrt(fan_in)",
+         "LN(x + F(x)): the stream stays at unit variance, the tokens drift together, and "
+         "the last blocks' gradients are about sqrt(L) times pre-norm's (Xiong et al.)",
+         dict(scheme="lecun_normal", norm_at="after", depth=24)),
+        ("tf_deepnet", "transformer: DeepNet",
+         "post-norm with the skip up-weighted by (2L)^(1/4) and v, out and MLP weights by "
+         "(8L)^(-1/4): the tokens stay apart", dict(scheme="deepnet", norm_at="after",
+                                                    depth=24)),
+        ("tf_no_skips", "transformer: no skips",
+         "attention and the MLP alone: attention averages each sequence's tokens, and with "
+         "no skip to keep them apart they collapse to one (rank collapse)",
+         dict(scheme="gpt2", skips="off", depth=24)),
+        ("tf_mup", "transformer: muP, zero query",
+         "zero query weights: every logit is 0 and attention is exactly uniform, entropy 1 "
+         "at every block", dict(scheme="mup", depth=8)),
+        ("tf_zero_out", "transformer: zero output projections",
+         "the attention and MLP output projections start at 0: every block is the "
+         "identity, yet their own gradients are not zero", dict(scheme="zero_out", depth=8)),
+      )),
     Preset("", "toy", "toy symmetry network",
            "2 inputs, two hidden layers of 2 identity units, constant weights, the output "
            "as the loss: w1 = w2, w3 = w4, w5 = ... = w8, w9 = w10 after every update. "

@@ -1,5 +1,7 @@
 """Scenes: every built-in loads; broken files name the line; keys step through them."""
 
+from functools import lru_cache
+
 import numpy as np
 import pytest
 
@@ -8,8 +10,15 @@ from initscope.sim import Simulator
 from initscope.tui.app import InitScopeApp
 from tests.tui.helpers import core_rows, main, pane, screen_rows, settle
 
+@lru_cache(maxsize=None)
+def _run(cfg):
+    """Each scene step's run, once for every test here."""
+    return Simulator().run(cfg)
+
+
 EXPECTED = {"course_tour", "symmetry", "he_vs_xavier", "residual", "rnn", "check_the_notes",
-            "normalization", "convolutions", "coordinate_check"}
+            "normalization", "convolutions", "coordinate_check", "transformer_norms",
+            "gpt2_scaling", "attention_collapse"}
 
 
 def test_every_builtin_scene_loads_and_runs():
@@ -19,7 +28,34 @@ def test_every_builtin_scene_loads_and_runs():
         assert scene.steps and scene.title
         for step in scene.steps:
             assert 20 < len(step.caption) < 300  # one or two sentences
-            Simulator().run(step.config)
+            _run(step.config)
+
+
+def test_the_transformer_scenes_show_what_their_captions_say():
+    def meters(name):
+        return [_run(step.config).meters for step in load_scene(name).steps]
+
+    pre, _, post, _, deepnet, rms = meters("transformer_norms")
+    assert pre[-1].stream_variance == pytest.approx(24, rel=0.15)  # about a unit a block
+    assert post[-1].stream_variance == pytest.approx(1, abs=1e-3)
+    ratio = post[-1].grad_norms["mlp"] / pre[-1].grad_norms["mlp"]
+    assert ratio == pytest.approx(24 ** 0.5, rel=0.3)  # about sqrt(L) (Xiong et al.)
+    assert post[-1].similarity > 0.99 and pre[-1].similarity < 0.8
+    assert abs(deepnet[-1].similarity) < 0.02
+    assert deepnet[-1].grad_norms["mlp"] == pytest.approx(deepnet[0].grad_norms["mlp"],
+                                                           rel=0.05)
+    assert rms[-1].stream_variance == pytest.approx(pre[-1].stream_variance, rel=0.05)
+    short, deep, gpt2, small, zero = meters("gpt2_scaling")
+    grow_short, grow_deep = short[-1].stream_variance - 1, deep[-1].stream_variance - 1
+    assert grow_deep / grow_short == pytest.approx(4, rel=0.25)  # linear in depth
+    assert abs(gpt2[-1].stream_variance - 1) < 0.05 and small[-1].stream_variance < 1.15
+    assert all(m.attention_variance == m.mlp_variance == 0 for m in zero)
+    assert zero[0].grad_norms["o"] > 0 and zero[0].grad_norms["q"] == 0
+    kept, collapsed, correlated, uniform, full = meters("attention_collapse")
+    assert abs(kept[-1].similarity) < 0.02 and collapsed[-1].similarity > 0.99
+    assert correlated[-1].similarity == pytest.approx(0.5, abs=0.03)
+    assert all(m.entropy == pytest.approx(1, abs=1e-6) for m in uniform)
+    assert full[0].similarity > collapsed[0].similarity
 
 
 def test_course_tour_follows_the_notes():
