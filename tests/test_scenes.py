@@ -1,6 +1,6 @@
 """Scenes: every built-in loads; broken files name the line; keys step through them."""
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -10,7 +10,8 @@ from initscope.sim import Simulator
 from initscope.tui.app import InitScopeApp
 from tests.tui.helpers import core_rows, main, pane, screen_rows, settle
 
-@lru_cache(maxsize=None)
+
+@cache
 def _run(cfg):
     """Each scene step's run, once for every test here."""
     return Simulator().run(cfg)
