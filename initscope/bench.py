@@ -117,6 +117,60 @@ class ConvFloor:
                 np.matmul(self.z[i], self.w[i].T, out=self.dcols[i])
 
 
+class TransformerFloor:
+    """A transformer stack's unavoidable products: per block, x Wq, x Wk, x Wv, each
+    head's Q K^T and P V, the output projection and the MLP's two; back, the six
+    weight gradients, the MLP's and the output projection's input gradients, the
+    heads' dP, dV, dQ and dK, and (not below block 1) the three projections' input
+    gradients. Softmax, the norms, the activation and the statistics are the core's."""
+
+    def __init__(self, cfg: Config) -> None:
+        dt = np.dtype(cfg.dtype)
+        rng = np.random.default_rng(cfg.seed)
+        d, r, rows = cfg.width[0], cfg.mlp_ratio, cfg.batch * cfg.tokens
+        b, h, t, dh = cfg.batch, cfg.heads, cfg.tokens, cfg.width[0] // cfg.heads
+
+        def arr(*shape):
+            return rng.standard_normal(shape, dtype=dt.type)
+
+        self.depth = cfg.depth
+        self.x, self.w = arr(rows, d), [arr(d, d) for _ in range(4)]
+        self.w1, self.w2 = arr(d, r * d), arr(r * d, d)
+        self.heads = [arr(b, h, t, dh) for _ in range(3)]  # q, k, v
+        self.p = arr(b, h, t, t)
+        self.wide, self.narrow = arr(rows, r * d), [arr(rows, d) for _ in range(4)]
+        self.out_d, self.out_wide = np.empty((rows, d), dt), np.empty((rows, r * d), dt)
+        self.out_tt, self.out_th = np.empty((b, h, t, t), dt), np.empty((b, h, t, dh), dt)
+        self.dw, self.dw1, self.dw2 = np.empty((d, d), dt), np.empty((d, r * d), dt), \
+            np.empty((r * d, d), dt)
+
+    def __call__(self) -> None:
+        q, k, v = self.heads
+        kt = k.transpose(0, 1, 3, 2)
+        for _ in range(self.depth):
+            for w in self.w:  # q, k, v and the output projection
+                np.matmul(self.x, w, out=self.out_d)
+            np.matmul(q, kt, out=self.out_tt)
+            np.matmul(self.p, v, out=self.out_th)
+            np.matmul(self.x, self.w1, out=self.out_wide)
+            np.matmul(self.wide, self.w2, out=self.out_d)
+        for block in range(self.depth - 1, -1, -1):
+            np.matmul(self.wide.T, self.x, out=self.dw2)
+            np.matmul(self.x, self.w2.T, out=self.out_wide)
+            np.matmul(self.x.T, self.wide, out=self.dw1)
+            np.matmul(self.wide, self.w1.T, out=self.out_d)
+            for w in self.w:  # the four d x d weights' gradients
+                np.matmul(self.x.T, self.narrow[0], out=self.dw)
+            np.matmul(self.x, self.w[3].T, out=self.out_d)  # through the output projection
+            np.matmul(q, v.transpose(0, 1, 3, 2), out=self.out_tt)  # dP = dC V^T
+            np.matmul(self.p.transpose(0, 1, 3, 2), q, out=self.out_th)  # dV = P^T dC
+            np.matmul(self.p, k, out=self.out_th)  # dQ = dS K
+            np.matmul(self.p.transpose(0, 1, 3, 2), q, out=self.out_th)  # dK = dS^T Q
+            if block:
+                for w in self.w[:3]:
+                    np.matmul(self.narrow[1], w.T, out=self.out_d)
+
+
 def _time_round_robin(cases: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
     times: dict[str, list[float]] = {k: [] for k in cases}
     for _ in range(repeats):
@@ -131,7 +185,8 @@ def run_bench(cfg: Config, repeats: int = 5) -> list[BenchRow]:
     """Median seconds of: the floor; a recompute after a scheme/activation/bias change
     (draws cached); a recompute with a new seed (fresh draws)."""
     check_budget(cfg)
-    floor = {"conv": ConvFloor, "resconv": ResConvFloor}.get(cfg.arch, MatmulFloor)(cfg)
+    floor = {"conv": ConvFloor, "resconv": ResConvFloor,
+             "transformer": TransformerFloor}.get(cfg.arch, MatmulFloor)(cfg)
     warm, fresh = Simulator(), Simulator()  # one keeps its draws, one never can
     warm.run(cfg)
     flip = {"n": 0}

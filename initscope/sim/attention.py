@@ -61,27 +61,47 @@ def causal_mask(t: int) -> np.ndarray:
     return np.triu(np.ones((t, t), dtype=bool), k=1)
 
 
+def softmax_(s: np.ndarray) -> np.ndarray:
+    """softmax over the last axis, in place (s becomes P)."""
+    s -= s.max(axis=-1, keepdims=True)
+    np.exp(s, out=s)
+    s /= s.sum(axis=-1, keepdims=True)
+    return s
+
+
 def softmax(s: np.ndarray) -> np.ndarray:
-    shifted = s - s.max(axis=-1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=-1, keepdims=True)
+    return softmax_(np.array(s, copy=True))
+
+
+def _std_of_kept(s: np.ndarray, mask: np.ndarray | None) -> float:
+    """The std of the logits a query may look at, in one pass of sums (float64)."""
+    if mask is not None:
+        np.copyto(s, 0, where=mask)  # masked logits add nothing to the sums
+    flat = s.reshape(-1)
+    count = flat.size if mask is None else flat.size // mask.size * int((~mask).sum())
+    total = float(np.sum(flat, dtype=np.float64))
+    squares = float(np.dot(flat, flat))
+    mean = total / count
+    return math.sqrt(max(squares / count - mean * mean, 0.0))
 
 
 def attention(x: np.ndarray, wq: np.ndarray, wk: np.ndarray, wv: np.ndarray, wo: np.ndarray,
               heads: int, causal: bool = False, mup: bool = False
               ) -> tuple[np.ndarray, AttentionCache]:
-    """out, (batch, T, d), and the cache; weights are (d, d), applied as x W."""
-    d_head = x.shape[-1] // heads
+    """out, (batch, T, d), and the cache; weights are (d, d), applied as x W. The three
+    projections are one product with [Wq | Wk | Wv]."""
+    d = x.shape[-1]
+    d_head = d // heads
     scale = 1.0 / d_head if mup else 1.0 / math.sqrt(d_head)
-    q, k, v = (_heads(x @ w, heads) for w in (wq, wk, wv))
-    s = (q @ k.transpose(0, 1, 3, 2)) * scale
-    if causal:
-        mask = causal_mask(x.shape[1])
-        logits_std = float(s[..., ~mask].std())
-        s = np.where(mask, -np.inf, s)
-    else:
-        logits_std = float(s.std())
-    p = softmax(s)
+    qkv = x @ np.concatenate([wq, wk, wv], axis=1)
+    q, k, v = (_heads(qkv[..., i * d:(i + 1) * d], heads) for i in range(3))
+    s = q @ k.transpose(0, 1, 3, 2)
+    s *= s.dtype.type(scale)
+    mask = causal_mask(x.shape[1]) if causal else None
+    logits_std = _std_of_kept(s, mask)
+    if mask is not None:
+        np.copyto(s, -np.inf, where=mask)
+    p = softmax_(s)
     context = _merge(p @ v)
     return context @ wo, AttentionCache(x, q, k, v, p, context, scale, logits_std)
 
@@ -91,29 +111,36 @@ def attention_backward(g: np.ndarray, cache: AttentionCache, wq: np.ndarray, wk:
                        ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """dL/dx and the weights' gradients {"q", "k", "v", "o"} from dL/dout."""
     c = cache
-    flat = c.context.reshape(-1, c.context.shape[-1])
-    grads = {"o": flat.T @ g.reshape(-1, g.shape[-1])}
+    d = g.shape[-1]
+    flat = c.context.reshape(-1, d)
+    grads = {"o": flat.T @ g.reshape(-1, d)}
     dcontext = _heads(g @ wo.T, heads)
-    dp = dcontext @ c.v.transpose(0, 1, 3, 2)
+    ds = dcontext @ c.v.transpose(0, 1, 3, 2)  # dP, then dS in place
     dv = c.p.transpose(0, 1, 3, 2) @ dcontext
-    ds = c.p * (dp - np.sum(dp * c.p, axis=-1, keepdims=True))  # 0 where masked (p = 0)
-    dq = (ds @ c.k) * c.scale
-    dk = (ds.transpose(0, 1, 3, 2) @ c.q) * c.scale
-    x = c.x.reshape(-1, c.x.shape[-1])
-    dx = np.zeros_like(c.x)
-    for name, dh, w in (("q", dq, wq), ("k", dk, wk), ("v", dv, wv)):
-        merged = _merge(dh)
-        grads[name] = x.T @ merged.reshape(-1, merged.shape[-1])
-        dx += merged @ w.T
-    return dx, grads
+    # the softmax's Jacobian row by row: dS = P (dP - sum_keys dP P); 0 where masked
+    ds -= np.einsum("bhqk,bhqk->bhq", ds, c.p)[..., None]
+    ds *= c.p
+    ds *= ds.dtype.type(c.scale)
+    dq = ds @ c.k
+    dk = ds.transpose(0, 1, 3, 2) @ c.q
+    b, h, t, dh = dq.shape
+    merged = np.empty((b, t, 3, h, dh), dq.dtype)  # the heads back in place, side by side
+    for i, part in enumerate((dq, dk, dv)):
+        merged[:, :, i] = part.transpose(0, 2, 1, 3)
+    merged = merged.reshape(-1, 3 * d)
+    x = c.x.reshape(-1, d)
+    dw = x.T @ merged
+    grads.update(q=dw[:, :d], k=dw[:, d:2 * d], v=dw[:, 2 * d:])
+    dx = merged @ np.concatenate([wq, wk, wv], axis=1).T
+    return dx.reshape(c.x.shape), grads
 
 
 def entropy(p: np.ndarray, causal: bool) -> float:
     """Mean attention entropy over heads and queries, each normalized by the log of
     the number of keys its query sees (1: uniform; queries that see one key left out)."""
     t = p.shape[-1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        h = -np.sum(np.where(p > 0, p * np.log(p), 0.0), axis=-1)  # (batch, heads, T)
+    logs = np.log(np.maximum(p, np.finfo(p.dtype).tiny))  # p = 0 adds 0 log tiny = 0
+    h = -np.einsum("...k,...k->...", p, logs)  # (batch, heads, T)
     seen = np.arange(1, t + 1) if causal else np.full(t, t)
     keep = seen > 1
     return float(np.mean(h[..., keep] / np.log(seen[keep])))

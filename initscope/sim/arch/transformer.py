@@ -177,6 +177,11 @@ class TransformerRun(RowRun):
                             bias_vector(cfg, self.draws, 2 * b, b1, r * d, dt), ws["w2"],
                             bias_vector(cfg, self.draws, 2 * b + 1, b2, d, dt))
 
+    def weight_std(self, b: int, spec: WeightSpec) -> float:
+        """The measured std of block b's W1, from its cached unit draw's."""
+        key = weight_draw(self.cfg, len(GROUPS) * b + GROUPS.index("w1"), spec, self.dt)
+        return 0.0 if key is None else abs(spec.scale) * self.draws.measured_std(*key)
+
     def variance(self, a: np.ndarray) -> float:
         summary, _ = self.summarize(a)
         return summary.std ** 2
@@ -197,7 +202,7 @@ class TransformerRun(RowRun):
                 self.check()
                 w = self.weights(b, specs)
                 lay = layers[b]
-                lay.weight_std = float(np.std(w.w1, dtype=np.float64))
+                lay.weight_std = self.weight_std(b, specs["w1"])
                 y, cache = block(x, w, s)
                 weights.append(w)
                 caches.append(cache)
@@ -254,6 +259,7 @@ def run(space: Workspace, cfg: Config, cancel=None, on_forward=None) -> RunResul
     wanted += [bias_draw(cfg, 2 * b + 1, b2, d, dt) for b in range(cfg.depth)]
     wanted += [*_input_keys(cfg, dt), _upstream_key(cfg, dt)]
     keep_draws(space.draws, wanted)
+    space.draws.prefetch([w for w in wanted if w is not None])  # both cores, for a new seed
     return TransformerRun(space.draws, cfg, cancel, on_forward).execute()
 
 
