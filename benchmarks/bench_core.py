@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from initscope.bench import run_bench  # noqa: E402
 from initscope.sim import Config  # noqa: E402
+from initscope.sim.arch import with_arch  # noqa: E402
 from initscope.sim.stats import DEFAULT_BINS  # noqa: E402
 
 CASES = {
@@ -48,7 +49,42 @@ CASES = {
     "resconv NF, 64 ch, 16 px, batch 16, depth 4": Config(
         arch="resconv", scheme="he_normal", activation="relu", batch=16, channels=64, depth=4,
         norm="nf"),
+    # against its own floor: the projections', the heads' and the MLP's matmuls
+    "transformer default (8 pre-norm blocks, d 256, T 64, 4 heads, batch 8), GELU":
+        with_arch(Config(), "transformer"),
+    "transformer default with a ReLU MLP": with_arch(Config(), "transformer").replace(
+        activation="relu"),
+    "transformer post-norm, d 512, 8 heads, batch 4": with_arch(Config(), "transformer").replace(
+        norm_at="after", width=(512,), heads=8, batch=4),
 }
+
+
+def torch_transformer_seconds(cfg: Config, repeats: int) -> float | None:
+    """Median seconds of the same stack in PyTorch (nn.TransformerEncoderLayer, the same
+    mask and final norm), forward and backward of a unit-Gaussian gradient, or None."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    from initscope.codegen_transformer import fits_encoder_layer
+
+    if not fits_encoder_layer(cfg):
+        return None
+    d, pre = cfg.width[0], cfg.norm_at == "before"
+    layer = torch.nn.TransformerEncoderLayer(d, cfg.heads, cfg.mlp_ratio * d, dropout=0.0,
+                                             activation=cfg.activation, batch_first=True,
+                                             norm_first=pre)
+    model = torch.nn.TransformerEncoder(layer, cfg.depth, enable_nested_tensor=False,
+                                        norm=torch.nn.LayerNorm(d) if pre else None)
+    mask = torch.nn.Transformer.generate_square_subsequent_mask(cfg.tokens)
+    x = torch.randn(cfg.batch, cfg.tokens, d, requires_grad=True)
+    upstream = torch.randn(cfg.batch, cfg.tokens, d)
+    times = []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        model(x, mask=mask, is_causal=True).backward(upstream)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])
 
 
 class _Standardize:
@@ -165,7 +201,10 @@ def main() -> None:
         floor = rows["floor"].seconds
         torch_s = torch_autograd_seconds(cfg, repeats) \
             if cfg.activation in ("tanh", "relu") and cfg.arch == "plain" else None
-        torch_cell = (f"{torch_s / floor:.2f}x" if torch_s else "-" if cfg.arch != "plain"
+        if cfg.arch == "transformer":
+            torch_s = torch_transformer_seconds(cfg, repeats)
+        compared = cfg.arch in ("plain", "transformer")
+        torch_cell = (f"{torch_s / floor:.2f}x" if torch_s else "-" if not compared
                       else "not installed")
         print(f"| {name} | {1000 * floor:.1f} | {rows['changed setting'].ratio:.2f}x "
               f"| {rows['new seed'].ratio:.2f}x | {torch_cell} |")

@@ -26,6 +26,7 @@ from textual import events  # noqa: E402
 
 import initscope.tui.scope.main as main_module  # noqa: E402
 from initscope.sim import Config, Simulator  # noqa: E402
+from initscope.sim.arch import with_arch  # noqa: E402
 from initscope.sim.remote import shared_simulator  # noqa: E402
 from initscope.tui.app import InitScopeApp  # noqa: E402
 from tests.tui.helpers import main as main_screen  # noqa: E402
@@ -36,6 +37,7 @@ CASES = {
     "depth 50": Config(scheme="xavier_normal", depth=50),
     "conv default (10 x 3x3, 16 ch, 16 px, batch 32)": Config(arch="conv", batch=32),
     "resconv default (10 blocks, batch 32)": Config(arch="resconv", batch=32),
+    "transformer default (8 blocks, d 256, T 64, batch 8)": with_arch(Config(), "transformer"),
 }
 PRESSES = 15
 PROBE = 0.005

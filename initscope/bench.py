@@ -159,7 +159,7 @@ class TransformerFloor:
             np.matmul(self.x, self.w2.T, out=self.out_wide)
             np.matmul(self.x.T, self.wide, out=self.dw1)
             np.matmul(self.wide, self.w1.T, out=self.out_d)
-            for w in self.w:  # the four d x d weights' gradients
+            for _ in range(4):  # the four d x d weights' gradients
                 np.matmul(self.x.T, self.narrow[0], out=self.dw)
             np.matmul(self.x, self.w[3].T, out=self.out_d)  # through the output projection
             np.matmul(q, v.transpose(0, 1, 3, 2), out=self.out_tt)  # dP = dC V^T

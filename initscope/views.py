@@ -1,7 +1,7 @@
 """What the right side of the app can show: names shared by the app, scenes and tests."""
 
 VIEWS = ("activation", "preactivation", "gradient", "weight_gradient", "channel_mean",
-         "phase", "spectrum", "spp", "meters")
+         "phase", "spectrum", "meters", "spp")
 VIEW_TITLES = {
     "activation": "Activations",
     "preactivation": "Pre-activations",

@@ -624,13 +624,13 @@ async def test_a_conv_network_brings_its_batch_and_its_kernel_schemes():
         assert screen_rows(app) == core_rows(pane(app).config)
         main(app).propose(batch=64)  # set by hand: it stays
         assert app.focused.id == "sel-arch"
-        await pilot.press("right", "right")  # resconv, then plain
+        await pilot.press("right", "right")  # resconv, then the transformer
         await settle(app, pilot)
-        # Dirac is a kernel's: the plain stack refuses it, and the config stays resconv
+        # Dirac is a kernel's: the transformer refuses it, and the config stays resconv
         assert pane(app).config.arch == "resconv"
         main(app).propose(scheme="normal")
         await settle(app, pilot)
-        await pilot.press("right")
+        await pilot.press("right", "right")  # the transformer, then plain
         await settle(app, pilot)
         assert (pane(app).config.arch, pane(app).config.batch) == ("plain", 64)
         main(app).propose(scheme="flax_dense")

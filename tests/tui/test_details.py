@@ -230,8 +230,10 @@ async def test_every_scheme_and_activation_reads_in_full_at_80x24():
             selector = app.query_one(f"#sel-{field}")
             selector.focus()
             for name in names:
-                kernel_only = field == "scheme" and SCHEMES[name].conv_only
-                main(app).propose(**{field: name, "arch": "conv" if kernel_only else SMALL.arch})
+                scheme = SCHEMES[name] if field == "scheme" else None
+                arch = ("conv" if scheme and scheme.conv_only else
+                        "transformer" if scheme and scheme.recipe else SMALL.arch)
+                main(app).propose(**{field: name, "arch": arch})
                 await pilot.pause()
                 shown = str(selector.render())
                 assert name in shown or SHORT_FORMS.get(name, name) in shown, shown

@@ -26,9 +26,10 @@ from initscope.tui.widgets.selectors import SelectorPane
 SIDES = ("A", "B")
 SHARED_FIELDS = ("seed",)  # changed on both sides at once: the draws stay the same
 # the phase diagram and the spectrum need the whole width; the signal propagation plot
-# is drawn once per side, as Brock et al. set two networks' curves side by side
+# is drawn once per side, as Brock et al. set two networks' curves side by side, and so
+# are a transformer's meters (their tables fit a side's width)
 COMPARE_VIEWS = ("activation", "preactivation", "gradient", "weight_gradient", "channel_mean",
-                 "spp")
+                 "meters", "spp")
 
 
 class CompareScreen(ClosesOnce, ScopeScreen):

@@ -84,8 +84,12 @@ class ScopeScreen(Screen):
                 tooltip="draw new random weights and inputs"),
         Binding("v", "cycle_view(1)", "View", id="action-view", show=True,
                 tooltip="activations, pre-activations, gradients, weight gradients, "
-                        "phase diagram, Jacobian spectrum"),
+                        "channel means, phase diagram, Jacobian spectrum, transformer "
+                        "meters, signal propagation"),
         Binding("V", "cycle_view(-1)", "Previous view", id="action-view-back", show=False),
+        Binding("M", "show_view('meters')", "Meters", id="action-meters", show=False,
+                tooltip="a transformer's meters per block: variances, entropy, logits, "
+                        "token similarity, gradient norms"),
         Binding("x", "toggle_range", "Range", id="action-range", show=True,
                 tooltip="histogram x-range shared across layers, or per layer (no re-run)"),
         Binding("h", "bins(1)", "More bins", id="action-bins-up", show=False,
@@ -203,6 +207,9 @@ class ScopeScreen(Screen):
     def set_view(self, view: str) -> None:
         for pane in self.display_panes():
             pane.view = view
+
+    def action_show_view(self, view: str) -> None:
+        self.set_view(view)
 
     def action_cycle_view(self, delta: int) -> None:
         now = self.active_pane.view
