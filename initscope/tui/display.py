@@ -291,6 +291,13 @@ def spread_rows(count: int, room: int) -> list[int]:
     return sorted({round(i * (count - 1) / (room - 1)) for i in range(room)})
 
 
+def meter_cell(v) -> str:
+    """A meter in a few cells: 3 significant digits, or a whole number up to 9999."""
+    if isinstance(v, float) and 1e3 <= abs(v) < 1e4:
+        return f"{v:.0f}"
+    return fmt(v, 3)
+
+
 def meter_tables(rows: list[dict], width: int, room: int) -> list[list[str]]:
     """The meters as aligned text tables of at most `width` cells and `room` rows of
     blocks each: the columns that do not fit one table start the next, each table
@@ -299,7 +306,7 @@ def meter_tables(rows: list[dict], width: int, room: int) -> list[list[str]]:
     blocks = [str(r["block"]) for r in shown]
     columns = []
     for header, key in SCREEN_METERS:
-        cells = [fmt(r[key], 3) for r in shown]
+        cells = [meter_cell(r[key]) for r in shown]
         columns.append((header, cells, max([len(header)] + [len(c) for c in cells])))
     tables, lead = [], max([1] + [len(b) for b in blocks])
     while columns:
