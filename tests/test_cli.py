@@ -233,6 +233,44 @@ def test_spp_on_residual_conv_blocks(capsys):
     assert code == 0 and "over the batch and the pixels" in out
 
 
+def test_meters_give_the_runs_own_numbers_in_every_format(capsys):
+    from initscope.sim.arch import with_arch
+
+    args = ["--depth", "3", "--width", "64", "--tokens", "16", "--batch", "2",
+            "--norm-at", "after"]
+    cfg = with_arch(Config(), "transformer").replace(depth=3, width=(64,), tokens=16, batch=2,
+                                                     norm_at="after")
+    expected = Simulator().run(cfg)
+    code, out, _ = call(capsys, "meters", "--format", "json", *args)
+    data = json.loads(out)
+    assert code == 0 and data["config"]["arch"] == "transformer"  # this command's default
+    assert data["config"]["scheme"] == "gpt2" and data["config"]["norm"] == "layer"
+    assert data["input_similarity"] == expected.input_similarity
+    for got, want in zip(data["meters"], expected.meters, strict=True):
+        assert got["entropy"] == want.entropy and got["similarity"] == want.similarity
+        assert got["grad_norms"] == want.grad_norms
+        assert got["theory"]["logit_std"] == pytest.approx(want.predicted["logit_std"])
+    code, out, _ = call(capsys, "meters", "--format", "csv", *args)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and float(rows[2]["grad_mlp"]) == expected.meters[2].grad_norms["mlp"]
+    assert float(rows[0]["logit_std_theory"]) == expected.meters[0].predicted["logit_std"]
+    code, out, _ = call(capsys, "meters", *args)
+    lines = out.splitlines()
+    assert code == 0 and lines[2].split()[:3] == ["block", "stream", "var"]
+    assert len(lines) == 3 + 3
+    code, out, _ = call(capsys, "report", "--arch", "transformer", *args, "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and len(data["layers"]) == 3 and len(data["meters"]) == 3
+    code, out, _ = call(capsys, "report", "--arch", "transformer", *args)
+    assert code == 0 and "meters per block" in out
+    code, _, err = call(capsys, "meters", "--arch", "plain")
+    assert code == 2 and "meters measure transformer blocks" in err
+    code, _, err = call(capsys, "meters", "--heads", "3")
+    assert code == 2 and "heads must divide the width" in err
+    code, _, err = call(capsys, "report", "--scheme", "gpt2")
+    assert code == 2 and "gpt2 is a transformer recipe" in err
+
+
 def test_sweep_in_every_format(capsys):
     args = ("sweep", "--widths", "64,128,256", "--steps", "1", "--seeds", "1", "--batch", "32",
             "--depth", "2")
