@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from initscope.sim.erf import CHUNK, erf_into
+from initscope.sim.erf import CHUNK, erf_into, gelu_float32_into
 from initscope.sim.gaussian import gaussian_moments
 
 SELU_LAMBDA = 1.0507009873554805
@@ -103,7 +103,10 @@ def _selu_d(z: Array | None, a: Array, out: Array, slope: float) -> None:
 
 def _gelu_erf(z: Array, out: Array, slope: float) -> None:
     """GELU as PyTorch's and JAX's default (approximate=False): z Phi(z), with
-    Phi(z) = (1 + erf(z / sqrt 2)) / 2."""
+    Phi(z) = (1 + erf(z / sqrt 2)) / 2; float32 reads Phi from its own table."""
+    if z.dtype == np.float32:
+        gelu_float32_into(z, out)
+        return
     np.multiply(z, z.dtype.type(1 / math.sqrt(2.0)), out=out)
     erf_into(out, out)
     out += 1

@@ -44,6 +44,24 @@ def test_exact_gelu_is_z_times_the_normal_cdf_and_differs_from_the_tanh_form():
     assert 4e-4 < np.max(np.abs(exact - tanh_form)) < 5e-4  # PyTorch's two forms
 
 
+def test_float32_gelu_reads_the_normal_cdf_to_float32_precision():
+    # z Phi(z) from the float32 table against the exact value: within 2e-6 relative
+    # (a few dozen float32 roundings), down the far negative tail where 1 + erf would
+    # cancel to nothing; past +-8 Phi is 1 or 0 to float32 precision
+    z = np.linspace(-8, 8, 400001).astype(np.float32)
+    out = np.empty_like(z)
+    ACTIVATIONS["gelu"].forward(z, out, 0.01)
+    exact = np.array([v * 0.5 * math.erfc(-v / math.sqrt(2)) for v in z.astype(np.float64)])
+    kept = exact != 0
+    assert np.max(np.abs(out[kept] - exact[kept]) / np.abs(exact[kept])) < 2e-6
+    assert out[0] < 0  # Phi(-8) = 6e-16, not 0
+    edge = np.array([np.nan, np.inf, 9.0, -9.0], np.float32)
+    out = np.empty_like(edge)
+    ACTIVATIONS["gelu"].forward(edge, out, 0.01)
+    assert np.isnan(out[0]) and out[1] == np.inf and out[2] == 9.0
+    assert -1e-13 < out[3] <= 0
+
+
 def test_gelu_matches_pytorch():
     torch = pytest.importorskip("torch")
     z = torch.linspace(-8, 8, 4001, dtype=torch.float64, requires_grad=True)
