@@ -200,15 +200,17 @@ def test_the_recipes_constants():
 
 
 @pytest.mark.parametrize("recipe", ["gpt2", "deepnet", "small_init", "zero_out"])
-def test_zero_query_weights_give_uniform_attention_under_any_other_recipe(recipe):
+def test_zero_query_or_key_weights_give_uniform_attention_under_any_other_recipe(recipe):
     from initscope.sim.recipes import recipe_stds
 
     rng = np.random.default_rng(6)
     d = 64
     stds = recipe_stds(recipe, d, 4, 8)
-    ws = [rng.normal(0, stds[g], (d, d)) for g in "qkvo"]
-    ws[0] = np.zeros((d, d))
     x = rng.normal(size=(2, 12, d))
-    for mup in (False, True):
-        _, cache = attention(x, *ws, heads=4, causal=True, mup=mup)
-        assert entropy(cache.p, True) == pytest.approx(1.0, abs=1e-12)
+    for zero in (0, 1):  # zero query weights, or zero key weights
+        ws = [rng.normal(0, stds[g], (d, d)) for g in "qkvo"]
+        ws[zero] = np.zeros((d, d))
+        for mup in (False, True):
+            for causal in (True, False):
+                _, cache = attention(x, *ws, heads=4, causal=causal, mup=mup)
+                assert entropy(cache.p, causal) == pytest.approx(1.0, abs=1e-12)
