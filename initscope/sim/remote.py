@@ -33,7 +33,6 @@ from initscope.sim.config import Config
 from initscope.sim.memory import MemoryBudgetError
 from initscope.sim.network import Simulator
 from initscope.sim.result import Cancelled, RunResult
-from initscope.sim.threads import blas_threads, set_blas_threads
 from initscope.sim.validation import validate
 
 WORKER_NICE = 10  # lower priority for every thread of the worker process (bench_ui.py)
@@ -74,50 +73,6 @@ def _die_with_parent(every: float = 0.2) -> None:
     threading.Thread(target=watch, name="initscope-parent-watch", daemon=True).start()
 
 
-def _busy_ticks() -> tuple[int, int] | None:
-    """(clock ticks every CPU spent busy, ticks this process spent), or None where
-    /proc cannot say."""
-    try:
-        with open("/proc/stat") as f:
-            fields = f.readline().split()[1:]
-        with open("/proc/self/stat") as f:
-            own = f.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in fields[:8])
-    # after the command's closing parenthesis: state is field 3, utime 14, stime 15
-    return user + nice + system + irq + softirq + steal, int(own[11]) + int(own[12])
-
-
-class LoadWatch:
-    """How many cores other processes kept busy since the last look: with one of two
-    cores taken, a worker at nice 10 that splits every matmul over two BLAS threads
-    waits on the thread that shares the busy core (a transformer's recompute took 10
-    times as long, benchmarks/bench_ui.py); one thread then does better."""
-
-    MIN_SECONDS = 0.1  # a shorter look counts too few clock ticks to tell
-
-    def __init__(self, ticks: Callable[[], tuple[int, int] | None] = _busy_ticks,
-                 clock: Callable[[], float] = time.monotonic,
-                 hz: float = float(os.sysconf("SC_CLK_TCK"))) -> None:
-        self.ticks, self.clock, self.hz = ticks, clock, hz
-        self.last = (clock(), ticks())
-        self.busy = 0.0
-
-    def others_busy(self) -> float:
-        """Cores other processes used since the last look (the last answer when the
-        look would be too short)."""
-        now, ticks = self.clock(), self.ticks()
-        then, before = self.last
-        if ticks is None or before is None:
-            return self.busy
-        if now - then >= self.MIN_SECONDS:
-            others = (ticks[0] - before[0]) - (ticks[1] - before[1])
-            self.busy = max(0.0, others / self.hz / (now - then))
-            self.last = (now, ticks)
-        return self.busy
-
-
 class _StopFlag:
     """What the core checks between layers, set by a signal handler. Not a
     threading.Event: its set() takes a lock that clear() may be holding when the
@@ -146,15 +101,12 @@ def serve(requests: Connection, replies: Connection, nice: int) -> None:
     # SIGUSR1's default is to end the process: the parent signals only after this
     replies.send(("ready", 0, None))
     sim = Simulator()
-    load, threads = LoadWatch(), blas_threads()
     while True:
         try:
             run_id, cfg, want_forward = requests.recv()
         except (EOFError, OSError):
             return
         cancel.clear()
-        if threads and threads > 1:  # one BLAS thread while another process takes a core
-            set_blas_threads(1 if load.others_busy() >= 0.5 else threads)
 
         def forward(result: RunResult, run_id: int = run_id) -> None:
             replies.send(("forward", run_id, result))

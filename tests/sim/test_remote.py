@@ -135,30 +135,3 @@ def test_the_stop_signal_never_waits_on_a_lock():
     assert flag.is_set()
     flag.clear()
     assert not flag.is_set()
-
-
-def test_the_load_watch_counts_only_other_processes_cores():
-    from initscope.sim.remote import LoadWatch
-
-    readings = iter([(1000, 50), (1100, 100), (1105, 101), (1300, 101), None])
-    times = iter([0.0, 1.0, 1.05, 2.0, 3.0])
-    watch = LoadWatch(ticks=lambda: next(readings), clock=lambda: next(times), hz=100.0)
-    # 100 busy ticks in 1 s, 50 of them this process's own: others kept half a core busy
-    assert watch.others_busy() == pytest.approx(0.5)
-    assert watch.others_busy() == pytest.approx(0.5)  # 50 ms: too short a look, kept
-    # since the last counted look (t = 1 s): 200 ticks, 1 of them own, in 1 s: 2 cores
-    assert watch.others_busy() == pytest.approx(1.99)
-    assert watch.others_busy() == pytest.approx(1.99)  # /proc unreadable: the last answer
-
-
-def test_blas_threads_can_be_set_and_read_back():
-    from initscope.sim.threads import blas_threads, set_blas_threads
-
-    before = blas_threads()
-    if before is None or not set_blas_threads(1):
-        pytest.skip("no OpenBLAS setter in this NumPy")
-    try:
-        assert blas_threads() == 1
-    finally:
-        set_blas_threads(before)
-    assert blas_threads() == before

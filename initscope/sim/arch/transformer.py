@@ -308,8 +308,7 @@ def shape(cfg: Config) -> str:
 
 TRANSFORMER = Arch(
     name="transformer",
-    description="transformer blocks x + Attn(N x), then x + MLP(N x), over token sequences; "
-                "depth counts blocks, width is the model width",
+    description="transformer blocks x + Attn(N x), then x + MLP(N x), over token sequences",
     row_noun="blocks",
     row_prefix="B",
     run=run,
