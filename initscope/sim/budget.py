@@ -20,6 +20,8 @@ def sizes_to_lower(cfg: Config | None) -> str:
         return "channels, image, depth or batch"
     if cfg is not None and cfg.arch == "rnn":
         return "width, time steps or batch"
+    if cfg is not None and ARCHS[cfg.arch].attends:  # attention's arrays grow as tokens^2
+        return "tokens, width, depth or batch"
     return "width, depth or batch"
 
 

@@ -238,6 +238,14 @@ def test_the_memory_estimate_bounds_the_peak(changes):
     assert peak <= est <= 1.7 * peak + 8 * 2 ** 20, (est, peak)
 
 
+def test_a_transformer_over_the_budget_names_its_tokens():
+    from initscope.sim.budget import check_budget
+    from initscope.sim.memory import MemoryBudgetError
+
+    with pytest.raises(MemoryBudgetError, match="lower the tokens, width, depth or batch"):
+        check_budget(validate(BASE.replace(tokens=2048, memory_limit=1.0)))
+
+
 def test_the_registry_knows_it():
     arch = ARCHS["transformer"]
     assert arch.attends and arch.normalizes and arch.norms == ("none", "layer", "rms")
