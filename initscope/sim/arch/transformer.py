@@ -36,7 +36,7 @@ from initscope.sim.gaussian import gaussian_moments
 from initscope.sim.layers import SQRT3, bias_draw, bias_vector, weight_draw, weight_matrix
 from initscope.sim.memory import Estimate, basis_transient, copies, sample_cap
 from initscope.sim.recipes import GROUPS, recipe_stds
-from initscope.sim.result import LayerResult, RunResult
+from initscope.sim.result import BlockMeters, LayerResult, RunResult
 from initscope.sim.schemes import NORMAL, SCHEMES, UNIFORM, BiasSpec, WeightSpec, bias_spec
 from initscope.sim.transformer import (
     BlockSetup,
@@ -187,8 +187,6 @@ class TransformerRun(RowRun):
         return summary.std ** 2
 
     def execute(self) -> RunResult:
-        from initscope.sim.result import BlockMeters
-
         cfg = self.cfg
         d, s = cfg.width[0], setup(cfg)
         specs, _ = group_specs(cfg)
@@ -209,9 +207,8 @@ class TransformerRun(RowRun):
                 ok = self.measure(lay, "preactivation", cache.z)
                 ok &= self.measure(lay, "activation", y)
                 self.unit_flags(lay, cache.h.reshape(-1, cache.h.shape[-1]))
-                flat = y.reshape(-1, d)
                 if ok:
-                    self.channel_means(lay, flat)
+                    self.channel_means(lay, y.reshape(-1, d))
                 result.meters.append(BlockMeters(
                     b + 1, lay.activation.std ** 2, self.variance(cache.attn_branch),
                     self.variance(cache.mlp_branch), entropy(cache.attn.p, s.causal),
