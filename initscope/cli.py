@@ -103,22 +103,13 @@ def config_from_options(values: dict[str, Any], preset: str | None = None,
     from initscope.sim.parse import config_from
     from initscope.sim.share import decode
 
-    # "" is refused, not the defaults
-    base = decode(share) if share is not None else Config(**(defaults or {}))
-    if share is None and base.arch != "plain":
-        from initscope.sim.arch import with_arch
-
-        # the command's network with that network's defaults, then its own
-        base = with_arch(base.replace(arch="plain"), base.arch).replace(**defaults)
+    # "" is refused, not the defaults; a command's network brings its own defaults
+    base = decode(share) if share is not None else config_from(defaults or {})
     if preset is not None:
         if preset not in PRESETS_BY_NAME:
             raise ConfigError(f"unknown preset {preset!r}; choose one of: "
                               f"{', '.join(PRESETS_BY_NAME)}")
         base = PRESETS_BY_NAME[preset].apply(base)
-    if values.get("arch") is not None and values["arch"] != base.arch:
-        from initscope.sim.arch import with_arch
-
-        base = with_arch(base, values["arch"])  # the defaults that go with the network
     return config_from({k: v for k, v in values.items() if v is not None}, base)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+from initscope.sim.arch import with_arch
 from initscope.sim.config import Config, ConfigError, parse_width
 from initscope.sim.validation import validate
 
@@ -55,14 +56,21 @@ def coerce(name: str, value: object) -> object:
     return float(value) if kind is float else value
 
 
-def config_from(values: Mapping[str, object], base: Config | None = None) -> Config:
-    """A validated Config: `base` (default: the defaults) with `values` on top."""
+def config_from(values: Mapping[str, object], base: Config | None = None,
+                arch_defaults: bool = True) -> Config:
+    """A validated Config: `base` (default: the defaults) with `values` on top. A new
+    network brings its own defaults for the fields `base` left at the old one's (a
+    transformer's batch of 8 sequences, not 1000), unless `arch_defaults` is False
+    (a share string names every field that differs from the defaults)."""
     changes = {}
     for name, value in values.items():
         key = field_name(name)
         if key not in DISPLAY_ONLY:
             changes[key] = coerce(key, value)
-    return validate(dataclasses.replace(base or Config(), **changes))
+    base = base or Config()
+    if arch_defaults and changes.get("arch", base.arch) != base.arch:
+        base = with_arch(base, changes["arch"])
+    return validate(dataclasses.replace(base, **changes))
 
 
 def parse_overrides(text: str, base: Config) -> Config:

@@ -59,7 +59,7 @@ def decode(text: str) -> Config:
     if not isinstance(changed, dict):
         raise ConfigError("the share string does not describe a config")
     try:
-        return config_from(changed)
+        return config_from(changed, arch_defaults=False)
     except ConfigError as e:
         raise ConfigError(f"the share string has a bad value: {e}") from None
 

@@ -32,6 +32,18 @@ def test_the_architecture_defaults_are_its_own_and_go_back():
     assert with_arch(BASE, "plain") == Config()
 
 
+def test_naming_the_network_in_any_config_text_brings_its_defaults():
+    from initscope.sim.parse import config_from, parse_overrides
+    from initscope.sim.share import decode, encode
+
+    # a scene's or compare's "arch = transformer" is the CLI's --arch transformer
+    assert config_from({"arch": "transformer"}) == BASE
+    assert parse_overrides("arch=transformer,batch=4", Config()) == BASE.replace(batch=4)
+    # a share string names every field that differs from the defaults: kept as it is
+    odd = BASE.replace(batch=1000, width=(500,), heads=5)
+    assert decode(encode(odd)) == odd
+
+
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_every_recipe_draws_each_group_at_its_own_std(recipe):
     cfg = SMALL.replace(scheme=recipe, depth=6, gain=1.5)
