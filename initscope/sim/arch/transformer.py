@@ -47,9 +47,7 @@ from initscope.sim.transformer import (
     norm_tokens_backward,
 )
 
-NOTE = ("the rows have no prediction; the meters (the last view, `initscope meters`) do: the "
-        "logits' std, the MLP branch's variance where a norm feeds it, entropy 1 under "
-        "zero queries")
+NOTE = "no prediction per row: the meters (M) predict the logits, MLP branch, uniform attention"
 
 
 def placement(cfg: Config) -> str:
