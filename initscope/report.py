@@ -65,6 +65,35 @@ def fmt_percent(v) -> str:
     return "-" if v is None else f"{100 * v:.0f}%"
 
 
+def aligned(header: list[str], body: list[list[str]], left: bool = False) -> list[str]:
+    """Header and rows as lines of columns two spaces apart, each as wide as its
+    widest cell: numbers right-aligned, or (left) names left-aligned."""
+    widths = [max(len(x) for x in col) for col in zip(header, *body)]
+
+    def line(cells: list[str]) -> str:
+        if left:
+            return "  ".join(x.ljust(w) for x, w in zip(cells, widths)).rstrip()
+        return "  ".join(x.rjust(w) for x, w in zip(cells, widths))
+
+    return [line(cells) for cells in [header, *body]]
+
+
+def csv_text(header: list[str], body: list[list]) -> str:
+    """CSV with floats written exactly (repr) and a missing value as an empty cell."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    for cells in body:
+        writer.writerow(["" if v is None else repr(v) if isinstance(v, float) else v
+                         for v in cells])
+    return out.getvalue()
+
+
+def json_text(data, indent: int = 1) -> str:
+    """JSON, every non-finite number as null."""
+    return json.dumps(finite_or_none(data), indent=indent, allow_nan=False) + "\n"
+
+
 def rows(result: RunResult) -> list[dict]:
     """One dict per layer, keyed by COLUMNS' names."""
     return [{name: get(lay) for name, get in COLUMNS} for lay in result.layers]
@@ -77,10 +106,7 @@ def table_cells(result: RunResult) -> list[tuple[str, ...]]:
 
 
 def render_table(result: RunResult) -> str:
-    header = [h for h, _ in TABLE]
-    body = table_cells(result)
-    widths = [max(len(x) for x in col) for col in zip(header, *body)]
-    lines = ["  ".join(x.rjust(w) for x, w in zip(line, widths)) for line in [header] + body]
+    lines = aligned([h for h, _ in TABLE], [list(cells) for cells in table_cells(result)])
     c = result.config
     shape = ARCHS[c.arch].shape(c)
     widths = "" if ARCHS[c.arch].convolutional else f", width {','.join(map(str, c.width))}"
@@ -101,13 +127,7 @@ def render_json(result: RunResult, bins: int = DEFAULT_BINS, shared: bool = True
 
 
 def render_csv(result: RunResult) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([name for name, _ in COLUMNS])
-    for r in rows(result):
-        writer.writerow(["" if v is None else repr(v) if isinstance(v, float) else v
-                         for v in r.values()])
-    return out.getvalue()
+    return csv_text([name for name, _ in COLUMNS], [list(r.values()) for r in rows(result)])
 
 
 def render_report(result: RunResult, format: str, bins: int = DEFAULT_BINS,
@@ -142,20 +162,12 @@ def render_spp(result: RunResult, format: str) -> str:
     """The signal propagation plot's numbers as a table, CSV or JSON."""
     rows_ = spp_rows(result)
     if format == "json":
-        data = {"config": result.config.to_dict(), "spp": result.spp_dicts(),
-                "warnings": list(result.warnings)}
-        return json.dumps(finite_or_none(data), indent=1, allow_nan=False) + "\n"
+        return json_text({"config": result.config.to_dict(), "spp": result.spp_dicts(),
+                          "warnings": list(result.warnings)})
+    keys = [key for _, key in SPP_COLUMNS]
     if format == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow([key for _, key in SPP_COLUMNS])
-        for r in rows_:
-            writer.writerow(["" if r[k] is None else repr(r[k]) if isinstance(r[k], float)
-                             else r[k] for _, k in SPP_COLUMNS])
-        return out.getvalue()
-    header = [h for h, _ in SPP_COLUMNS]
-    body = [[str(r["block"])] + [fmt(r[k]) for _, k in SPP_COLUMNS[1:]] for r in rows_]
-    widths = [max(len(x) for x in col) for col in zip(header, *body)]
+        return csv_text(keys, [[r[k] for k in keys] for r in rows_])
+    body = [[str(r["block"])] + [fmt(r[k]) for k in keys[1:]] for r in rows_]
     c = result.config
     images = ARCHS[c.arch].convolutional
     width = "" if images else f", width {c.width[0]}"
@@ -164,7 +176,7 @@ def render_spp(result: RunResult, format: str) -> str:
     over = "the batch and the pixels" if images else "the batch"
     note = (f"averages over channels of each channel's mean squared and variance over {over}; "
             "branch: F before alpha")
-    lines = ["  ".join(x.rjust(w) for x, w in zip(line, widths)) for line in [header] + body]
+    lines = aligned([h for h, _ in SPP_COLUMNS], body)
     return "\n".join([title, note] + lines + [f"warning: {w}" for w in result.warnings]) + "\n"
 
 
@@ -196,18 +208,13 @@ def render_meters(result: RunResult, format: str) -> str:
     """The transformer meters as a table, CSV or JSON."""
     rows_ = meter_rows(result)
     if format == "json":
-        data = {"config": result.config.to_dict(), "input_similarity": result.input_similarity,
-                "meters": result.meter_dicts(), "overflow_layer": result.overflow_layer,
-                "warnings": list(result.warnings)}
-        return json.dumps(finite_or_none(data), indent=1, allow_nan=False) + "\n"
+        return json_text({"config": result.config.to_dict(),
+                          "input_similarity": result.input_similarity,
+                          "meters": result.meter_dicts(),
+                          "overflow_layer": result.overflow_layer,
+                          "warnings": list(result.warnings)})
     if format == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow([key for _, key in METER_COLUMNS])
-        for r in rows_:
-            writer.writerow(["" if v is None else repr(v) if isinstance(v, float) else v
-                             for v in r.values()])
-        return out.getvalue()
+        return csv_text([key for _, key in METER_COLUMNS], [list(r.values()) for r in rows_])
     c = result.config
     title = (f"transformer meters: {c.scheme} / {c.activation}, {ARCHS[c.arch].shape(c)}, "
              f"width {c.width[0]}, batch {c.batch}, seed {c.seed}")
@@ -221,12 +228,9 @@ def render_meters(result: RunResult, format: str) -> str:
 
 
 def meters_table(rows_: list[dict], digits: int = 4) -> str:
-    header = [h for h, _ in METER_COLUMNS]
     body = [[str(r["block"])] + [fmt(r[k], digits) for _, k in METER_COLUMNS[1:]]
             for r in rows_]
-    widths = [max(len(x) for x in col) for col in zip(header, *body)]
-    return "\n".join("  ".join(x.rjust(w) for x, w in zip(line, widths))
-                     for line in [header] + body)
+    return "\n".join(aligned([h for h, _ in METER_COLUMNS], body))
 
 
 # ---- training ------------------------------------------------------------------------
@@ -323,10 +327,7 @@ class TrainWriter:
             return
         if self.last is not None and (not self.rows or self.rows[-1][0] != str(self.last.step)):
             self.rows.append(self._table_row(self.last))  # stopped early: its last step
-        header = self.TABLE_HEADER
-        widths = [max(len(x) for x in col) for col in zip(header, *self.rows)]
-        lines = ["  ".join(x.rjust(w) for x, w in zip(line, widths))
-                 for line in [header] + self.rows]
+        lines = aligned(self.TABLE_HEADER, self.rows)
         how = ("Adam" if cfg.optimizer == "adam" else "SGD"
                + (f", momentum {cfg.momentum}" if cfg.momentum else ""))
         title = (f"{cfg.scheme} / {cfg.activation}, depth {cfg.depth}: {cfg.task}, "
@@ -385,20 +386,15 @@ def render_sweep(results: list, format: str) -> str:
     """A width or depth sweep as a table (mean |h| over the seeds, and the fitted
     log-log slope), JSON (every point and slope) or CSV (one row a point)."""
     if format == "json":
-        return json.dumps(finite_or_none([r.to_dict() for r in results] if len(results) > 1
-                                         else results[0].to_dict()), indent=2) + "\n"
+        return json_text([r.to_dict() for r in results] if len(results) > 1
+                         else results[0].to_dict(), indent=2)
     if format == "csv":
-        buf = io.StringIO()
-        out = csv.writer(buf, lineterminator="\n")
         kind = "depth" if results[0].spec.depths else "width"
-        out.writerow(["branch", kind, "seed", "step", "layer", "l1", "std"])
-        for r in results:
-            for p in r.points:
-                for t, (l1s, stds) in enumerate(zip(p.l1, p.std)):
-                    for name, l1, std in zip(r.layer_names, l1s, stds):
-                        out.writerow([r.branch or "", p.size, p.seed, t, name, repr(l1),
-                                      repr(std)])
-        return buf.getvalue()
+        return csv_text(["branch", kind, "seed", "step", "layer", "l1", "std"],
+                        [[r.branch or "", p.size, p.seed, t, name, float(l1), float(std)]
+                         for r in results for p in r.points
+                         for t, (l1s, stds) in enumerate(zip(p.l1, p.std))
+                         for name, l1, std in zip(r.layer_names, l1s, stds)])
     blocks = []
     for r in results:
         sizes, l1, slopes = r.sizes, r.mean_l1(), r.slopes()
@@ -406,8 +402,7 @@ def render_sweep(results: list, format: str) -> str:
         body = [[str(t), name, *[fmt(float(l1[k, t, i]), 3) for k in range(len(sizes))],
                  slope_text(slopes[t, i])]
                 for t in range(l1.shape[1]) for i, name in enumerate(r.layer_names)]
-        widths = [max(len(x) for x in col) for col in zip(header, *body)]
-        lines = ["  ".join(x.rjust(w) for x, w in zip(line, widths)) for line in [header] + body]
+        lines = aligned(header, body)
         blocks.append("\n".join([_sweep_title(r), "mean |h| over the seeds; slope: of log "
                                  "mean |h| against log size (0: the same at every size)"]
                                 + diverged_line(r) + lines))
@@ -433,18 +428,13 @@ def render_inspection(path: str, reports: list, chain: list, theory: list, forma
                    "weight_std": lay.std, "activation_std_theory": a, "gradient_std_theory": g}
                   for lay, (a, g) in zip(chain, theory)]
     if format == "json":
-        return json.dumps(finite_or_none({
-            "file": path, "tensors": rows, "summary": counts, "warnings": warnings,
-            "chain": {"activation": activation, "layers": chain_rows}}), indent=2) + "\n"
+        return json_text({"file": path, "tensors": rows, "summary": counts,
+                          "warnings": warnings,
+                          "chain": {"activation": activation, "layers": chain_rows}}, indent=2)
     if format == "csv":
-        buf = io.StringIO()
         keys = [k for k in rows[0] if k != "warnings"] if rows else []
-        out = csv.writer(buf, lineterminator="\n")
-        out.writerow(keys)
-        for row in rows:
-            out.writerow(["x".join(map(str, row[k])) if k == "shape" else
-                          repr(row[k]) if isinstance(row[k], float) else row[k] for k in keys])
-        return buf.getvalue()
+        return csv_text(keys, [["x".join(map(str, row[k])) if k == "shape" else row[k]
+                                for k in keys] for row in rows])
     header = [h for h, _ in INSPECT_TABLE]
     body = []
     for row in rows:
@@ -454,9 +444,7 @@ def render_inspection(path: str, reports: list, chain: list, theory: list, forma
             cells.append("x".join(map(str, v)) if key == "shape" else
                          fmt(v, 3) if isinstance(v, float) else str(v))
         body.append(cells)
-    widths = [max(len(x) for x in col) for col in zip(header, *body)]
-    lines = ["  ".join(x.ljust(w) for x, w in zip(line, widths)).rstrip()
-             for line in [header] + body]
+    lines = aligned(header, body, left=True)
     out_lines = [f"{path}: {len(reports)} tensors; weights: {summary or 'none'}", *lines]
     if chain_rows:
         out_lines += ["", f"a chain of {len(chain_rows)} dense layers ({activation}, the last "
