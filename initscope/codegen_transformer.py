@@ -25,18 +25,14 @@ TORCH_ACTS = {"linear": "lambda z: z", "tanh": "torch.tanh", "sigmoid": "torch.s
               "elu": "F.elu", "selu": "F.selu", "gelu": "F.gelu",
               "gelu_tanh": "lambda z: F.gelu(z, approximate=\"tanh\")", "silu": "F.silu",
               "softplus": "F.softplus"}
-JAX_ACTS = {"linear": "lambda z: z", "tanh": "jnp.tanh", "sigmoid": "jax.nn.sigmoid",
-            "relu": "jax.nn.relu", "leaky_relu": "lambda z: jax.nn.leaky_relu(z, {slope})",
-            "elu": "jax.nn.elu", "selu": "jax.nn.selu",
-            "gelu": "lambda z: jax.nn.gelu(z, approximate=False)",
-            "gelu_tanh": "lambda z: jax.nn.gelu(z, approximate=True)", "silu": "jax.nn.silu",
-            "softplus": "jax.nn.softplus"}
-KERAS_ACTS = {"linear": "lambda z: z", "tanh": "ops.tanh", "sigmoid": "ops.sigmoid",
-              "relu": "ops.relu", "leaky_relu": "lambda z: ops.leaky_relu(z, {slope})",
-              "elu": "ops.elu", "selu": "ops.selu",
-              "gelu": "lambda z: ops.gelu(z, approximate=False)",
-              "gelu_tanh": "lambda z: ops.gelu(z, approximate=True)", "silu": "ops.silu",
-              "softplus": "ops.softplus"}
+# JAX's jax.nn and Keras' keras.ops name these alike: {nn} is the one, {np} the array
+# module (tanh lives in jax.numpy)
+ARRAY_ACTS = {"linear": "lambda z: z", "tanh": "{np}.tanh", "sigmoid": "{nn}.sigmoid",
+              "relu": "{nn}.relu", "leaky_relu": "lambda z: {nn}.leaky_relu(z, {slope})",
+              "elu": "{nn}.elu", "selu": "{nn}.selu",
+              "gelu": "lambda z: {nn}.gelu(z, approximate=False)",
+              "gelu_tanh": "lambda z: {nn}.gelu(z, approximate=True)", "silu": "{nn}.silu",
+              "softplus": "{nn}.softplus"}
 GROUP_NAMES = {"q": "query", "k": "key", "v": "value", "o": "attention output",
                "w1": "MLP up", "w2": "MLP down"}
 
@@ -45,8 +41,8 @@ def _num(x: float) -> str:
     return f"{x:.6g}"
 
 
-def _act(table: dict, cfg: Config) -> str:
-    return table[cfg.activation].format(slope=_num(cfg.slope))
+def _act(table: dict, cfg: Config, nn: str = "", np: str = "") -> str:
+    return table[cfg.activation].format(slope=_num(cfg.slope), nn=nn, np=np)
 
 
 def fits_encoder_layer(cfg: Config) -> bool:
@@ -287,7 +283,7 @@ def jax(cfg: Config) -> str:
              "    return lambda key, shape, dtype=jnp.float32: "
              "jax.random.uniform(key, shape, dtype, low, high)", "", "",
              "INITS = {", *(f"    \"{g}\": ({inits[g]}, {shapes[g]})," for g in inits), "}",
-             f"phi = {_act(JAX_ACTS, cfg)}", "", "",
+             f"phi = {_act(ARRAY_ACTS, cfg, 'jax.nn', 'jnp')}", "", "",
              "def init_params(key):  # one dict of weights per block, (fan_in, fan_out)",
              "    params = []",
              f"    for block_key in jax.random.split(key, {cfg.depth}):",
@@ -315,7 +311,7 @@ def keras(cfg: Config) -> str:
     math_lines = _block_math(cfg, "ops", "ops.softmax")
     lines = ["import math", "import keras", "from keras import ops", "", *_header(cfg), "",
              "INITS = {", *(f"    \"{g}\": ({inits[g]}, {shapes[g]})," for g in inits), "}",
-             f"phi = {_act(KERAS_ACTS, cfg)}", "", "",
+             f"phi = {_act(ARRAY_ACTS, cfg, 'ops', 'ops')}", "", "",
              *math_lines, "", "",
              "class Block(keras.layers.Layer):",
              "    def build(self, input_shape):",
