@@ -69,10 +69,6 @@ def softmax_(s: np.ndarray) -> np.ndarray:
     return s
 
 
-def softmax(s: np.ndarray) -> np.ndarray:
-    return softmax_(np.array(s, copy=True))
-
-
 def _std_of_kept(s: np.ndarray, mask: np.ndarray | None) -> float:
     """The std of the logits a query may look at, in one pass of sums (float64)."""
     if mask is not None:

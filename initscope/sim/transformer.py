@@ -140,33 +140,3 @@ def block_backward(g: np.ndarray, c: BlockCache, w: BlockWeights, s: BlockSetup
     if s.place == "pre":
         dx_attn = norm_tokens_backward(dx_attn, c.norm1)
     return _join(g_mid, dx_attn, s), grads
-
-
-def gpt2_weights(rng: np.random.Generator, d: int, ratio: int, depth: int,
-                 scaled: bool, std: float = 0.02, dtype=np.float32) -> BlockWeights:
-    """GPT-2's init (Radford et al. 2019; nanoGPT's `c_proj` rule): N(0, 0.02^2)
-    everywhere, zero biases, and with `scaled` the residual output projections (the
-    attention's Wo and the MLP's W2) by 1/sqrt(2 depth), two per block."""
-    out = std / np.sqrt(2 * depth) if scaled else std
-
-    def draw(shape, s):
-        return (rng.standard_normal(shape, dtype=np.float32) * s).astype(dtype)
-
-    return BlockWeights(draw((d, d), std), draw((d, d), std), draw((d, d), std),
-                        draw((d, d), out), draw((d, ratio * d), std),
-                        np.zeros(ratio * d, dtype), draw((ratio * d, d), out),
-                        np.zeros(d, dtype))
-
-
-def stream_variances(depth: int, scaled: bool, seed: int, d: int = 256, heads: int = 4,
-                     tokens: int = 32, batch: int = 4, ratio: int = 4) -> list[float]:
-    """The pre-norm stream's variance before the first block and after every block of
-    a GPT-2-initialized stack on unit-Gaussian token embeddings."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((batch, tokens, d), dtype=np.float32)
-    out = [float(x.var())]
-    for _ in range(depth):
-        x, _ = block(x, gpt2_weights(rng, d, ratio, depth, scaled),
-                     BlockSetup(heads, "pre", causal=True))
-        out.append(float(x.var()))
-    return out

@@ -16,6 +16,7 @@ from initscope.sim.attention import (
     logit_variance,
     token_similarity,
 )
+from initscope.sim.transformer import BlockSetup, BlockWeights, block
 from tests.sim.test_norm import central_difference
 
 
@@ -146,8 +147,6 @@ def test_gpt2_scales_its_residual_projections_to_keep_the_stream_from_growing():
     # whatever the depth, so the growth is linear in L; scaling the two output
     # projections by 1/sqrt(2L) divides each block's share by 2L, so the total stays
     # the same at every depth. The growth is measured from each seed's own embeddings.
-    from initscope.sim.transformer import stream_variances
-
     def growth(depth: int, scaled: bool) -> list[float]:
         runs = [stream_variances(depth, scaled, seed) for seed in range(3)]
         return [r[-1] - r[0] for r in runs]
@@ -168,8 +167,6 @@ def test_gpt2_scales_its_residual_projections_to_keep_the_stream_from_growing():
 def test_with_skips_and_pre_norm_the_tokens_stay_apart_without_them_they_collapse():
     # GPT-2's init, 24 blocks, 32 tokens of width 256 (Noci et al. 2022): the skips keep
     # each token's own share of the stream; attention and the MLP alone average them
-    from initscope.sim.transformer import BlockSetup, block, gpt2_weights
-
     for skips, check in ((True, lambda s: s < 0.05), (False, lambda s: s > 0.99)):
         rng = np.random.default_rng(0)
         x = rng.standard_normal((4, 32, 256), dtype=np.float32)
@@ -214,3 +211,33 @@ def test_zero_query_or_key_weights_give_uniform_attention_under_any_other_recipe
             for causal in (True, False):
                 _, cache = attention(x, *ws, heads=4, causal=causal, mup=mup)
                 assert entropy(cache.p, causal) == pytest.approx(1.0, abs=1e-12)
+
+
+def gpt2_weights(rng: np.random.Generator, d: int, ratio: int, depth: int,
+                 scaled: bool, std: float = 0.02, dtype=np.float32) -> BlockWeights:
+    """GPT-2's init drawn straight from `rng`, for the block-level tests here (the
+    network draws it from recipes.py): N(0, 0.02^2) everywhere, zero biases, and with
+    `scaled` the output projections Wo and W2 by 1/sqrt(2 depth)."""
+    out = std / np.sqrt(2 * depth) if scaled else std
+
+    def draw(shape, s):
+        return (rng.standard_normal(shape, dtype=np.float32) * s).astype(dtype)
+
+    return BlockWeights(draw((d, d), std), draw((d, d), std), draw((d, d), std),
+                        draw((d, d), out), draw((d, ratio * d), std),
+                        np.zeros(ratio * d, dtype), draw((ratio * d, d), out),
+                        np.zeros(d, dtype))
+
+
+def stream_variances(depth: int, scaled: bool, seed: int, d: int = 256, heads: int = 4,
+                     tokens: int = 32, batch: int = 4, ratio: int = 4) -> list[float]:
+    """The pre-norm stream's variance before the first block and after every block of
+    a GPT-2-initialized stack on unit-Gaussian token embeddings."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, tokens, d), dtype=np.float32)
+    out = [float(x.var())]
+    for _ in range(depth):
+        x, _ = block(x, gpt2_weights(rng, d, ratio, depth, scaled),
+                     BlockSetup(heads, "pre", causal=True))
+        out.append(float(x.var()))
+    return out

@@ -70,10 +70,9 @@ def group_specs(cfg: Config) -> tuple[dict[str, WeightSpec], float]:
 
 
 def biases(cfg: Config) -> tuple[BiasSpec, BiasSpec]:
-    """The MLP's two biases: zero under a recipe (unless a bias mode says otherwise)."""
+    """The MLP's two biases, by their layers' fan-ins (a recipe's own, under auto, are
+    zero: it has no bias rule of its own)."""
     d = cfg.width[0]
-    if SCHEMES[cfg.scheme].recipe and cfg.bias == "auto":
-        return BiasSpec(), BiasSpec()
     return bias_spec(cfg, d), bias_spec(cfg, cfg.mlp_ratio * d)
 
 
@@ -189,6 +188,8 @@ class TransformerRun(RowRun):
         d, s = cfg.width[0], setup(cfg)
         specs, _ = group_specs(cfg)
         layers = [LayerResult(b + 1, d, d, 0.0, specs["w1"].std) for b in range(cfg.depth)]
+        # the predictions are the same from block 2 on (block 1 reads the embeddings)
+        first, later = meter_theory(cfg, 1), meter_theory(cfg, 2)
         result = RunResult(cfg, layers, theory_note=NOTE, meters=[])
         x = self.embeddings()
         result.input_similarity = token_similarity(x)
@@ -211,7 +212,7 @@ class TransformerRun(RowRun):
                     b + 1, lay.activation.std ** 2, self.variance(cache.attn_branch),
                     self.variance(cache.mlp_branch), entropy(cache.attn.p, s.causal),
                     cache.attn.logits_std, token_similarity(y) if ok else math.nan,
-                    predicted=meter_theory(cfg, b + 1)))
+                    predicted=dict(first if b == 0 else later)))
                 if not ok:
                     result.overflow_layer, result.overflow_pass = b + 1, "forward"
                     break
