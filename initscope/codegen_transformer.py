@@ -271,18 +271,23 @@ def _shapes(cfg: Config) -> dict[str, str]:
             "b2": f"({d},)"}
 
 
-def jax(cfg: Config) -> str:
+def _inits(cfg: Config, weights: dict[str, str], biases_: dict[str, str]) -> list[str]:
+    """`INITS = {group: (initializer, shape), ...}` in a framework's initializers."""
     specs, _ = group_specs(cfg)
     b1, b2 = biases(cfg)
-    inits = {**{g: weight_init(specs[g], JAX_INITS) for g in GROUPS},
-             "b1": bias_init(b1, JAX_BIASES), "b2": bias_init(b2, JAX_BIASES)}
+    inits = {**{g: weight_init(specs[g], weights) for g in GROUPS},
+             "b1": bias_init(b1, biases_), "b2": bias_init(b2, biases_)}
     shapes = _shapes(cfg)
+    return ["INITS = {", *(f"    \"{g}\": ({inits[g]}, {shapes[g]})," for g in inits), "}"]
+
+
+def jax(cfg: Config) -> str:
     lines = ["import math", "import jax", "import jax.numpy as jnp",
              "from jax.nn import initializers as init", "", *_header(cfg), "", "",
              "def uniform(low, high):",
              "    return lambda key, shape, dtype=jnp.float32: "
              "jax.random.uniform(key, shape, dtype, low, high)", "", "",
-             "INITS = {", *(f"    \"{g}\": ({inits[g]}, {shapes[g]})," for g in inits), "}",
+             *_inits(cfg, JAX_INITS, JAX_BIASES),
              f"phi = {_act(ARRAY_ACTS, cfg, 'jax.nn', 'jnp')}", "", "",
              "def init_params(key):  # one dict of weights per block, (fan_in, fan_out)",
              "    params = []",
@@ -303,16 +308,10 @@ def jax(cfg: Config) -> str:
 
 
 def keras(cfg: Config) -> str:
-    specs, _ = group_specs(cfg)
-    b1, b2 = biases(cfg)
-    inits = {**{g: weight_init(specs[g], KERAS_INITS) for g in GROUPS},
-             "b1": bias_init(b1, KERAS_BIASES), "b2": bias_init(b2, KERAS_BIASES)}
-    shapes = _shapes(cfg)
-    math_lines = _block_math(cfg, "ops", "ops.softmax")
     lines = ["import math", "import keras", "from keras import ops", "", *_header(cfg), "",
-             "INITS = {", *(f"    \"{g}\": ({inits[g]}, {shapes[g]})," for g in inits), "}",
+             *_inits(cfg, KERAS_INITS, KERAS_BIASES),
              f"phi = {_act(ARRAY_ACTS, cfg, 'ops', 'ops')}", "", "",
-             *math_lines, "", "",
+             *_block_math(cfg, "ops", "ops.softmax"), "", "",
              "class Block(keras.layers.Layer):",
              "    def build(self, input_shape):",
              "        self.p = {g: self.add_weight(shape=shape, initializer=f, name=g)",
