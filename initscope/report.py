@@ -65,15 +65,16 @@ def fmt_percent(v) -> str:
     return "-" if v is None else f"{100 * v:.0f}%"
 
 
-def aligned(header: list[str], body: list[list[str]], left: bool = False) -> list[str]:
-    """Header and rows as lines of columns two spaces apart, each as wide as its
-    widest cell: numbers right-aligned, or (left) names left-aligned."""
+def aligned(header: list[str], body: list[list[str]], left: bool = False,
+            sep: str = "  ") -> list[str]:
+    """Header and rows as lines of columns `sep` apart, each as wide as its widest
+    cell: numbers right-aligned, or (left) names left-aligned."""
     widths = [max(len(x) for x in col) for col in zip(header, *body)]
 
     def line(cells: list[str]) -> str:
         if left:
-            return "  ".join(x.ljust(w) for x, w in zip(cells, widths)).rstrip()
-        return "  ".join(x.rjust(w) for x, w in zip(cells, widths))
+            return sep.join(x.ljust(w) for x, w in zip(cells, widths)).rstrip()
+        return sep.join(x.rjust(w) for x, w in zip(cells, widths))
 
     return [line(cells) for cells in [header, *body]]
 

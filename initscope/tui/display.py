@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from rich.text import Text
 from textual.content import Content
 
-from initscope.report import TABLE, fmt, table_cells
+from initscope.report import TABLE, aligned, fmt, table_cells
 from initscope.sim.arch import ARCHS
 from initscope.sim.config import Config
 from initscope.sim.draws import DrawCache
@@ -304,20 +304,20 @@ def meter_tables(rows: list[dict], width: int, room: int) -> list[list[str]]:
     led by the block's number."""
     shown = [rows[i] for i in spread_rows(len(rows), room)]
     blocks = [str(r["block"]) for r in shown]
-    columns = []
-    for header, key in SCREEN_METERS:
-        cells = [meter_cell(r[key]) for r in shown]
-        columns.append((header, cells, max([len(header)] + [len(c) for c in cells])))
-    tables, lead = [], max([1] + [len(b) for b in blocks])
+    columns = [(header, [meter_cell(r[key]) for r in shown]) for header, key in SCREEN_METERS]
+    lead = max([1] + [len(b) for b in blocks])
+    tables = []
     while columns:
         used, taken = lead, []
-        while columns and (not taken or used + 1 + columns[0][2] <= width):
+        while columns:
+            need = 1 + max(len(x) for x in [columns[0][0], *columns[0][1]])
+            if taken and used + need > width:
+                break
             taken.append(columns.pop(0))
-            used += 1 + taken[-1][2]
-        lines = [" ".join(["B".rjust(lead)] + [h.rjust(w) for h, _, w in taken])]
-        lines += [" ".join([b.rjust(lead)] + [cells[i].rjust(w) for _, cells, w in taken])
-                  for i, b in enumerate(blocks)]
-        tables.append(lines)
+            used += need
+        header = ["B", *(h for h, _ in taken)]
+        body = [[b, *(cells[i] for _, cells in taken)] for i, b in enumerate(blocks)]
+        tables.append(aligned(header, body, sep=" "))
     return tables
 
 
